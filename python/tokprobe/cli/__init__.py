@@ -1,0 +1,77 @@
+"""The ``tokprobe`` command line. Commands live one area per module; no analysis logic here."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+import click
+import typer
+
+from .._version import __version__
+from ..errors import Error
+
+HELP = """Token-level profiler for code LLMs in GGUF form (CPU only, llama.cpp inside).
+
+Areas: models and quantization (models, quantize), vocabulary analysis (vocab, vocabs, corpus),
+cold-start distributions (coldstart), divergence between a reference and variants (compare),
+HumanEval pass@k with sandboxed execution (codegen), and whole studies with reports (study, report).
+"""
+
+app = typer.Typer(
+    name="tokprobe",
+    help=HELP,
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+# One module per area; each exposes ``register(app)``.
+COMMAND_MODULES: list[str] = []
+
+
+def _version_callback(value: bool) -> None:
+    if value:
+        from ..provenance import llama_cpp_version
+
+        typer.echo(f"tokprobe {__version__} (llama-cpp-python {llama_cpp_version()})")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(
+        False, "--version", "-V", help="Print the version and exit.", callback=_version_callback, is_eager=True
+    ),
+) -> None:
+    """Token-level profiler for code LLMs in GGUF form."""
+
+
+for _name in COMMAND_MODULES:
+    importlib.import_module(f"{__name__}.{_name}").register(app)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: user errors become one line on stderr and exit status 2."""
+    try:
+        rv = app(args=argv, standalone_mode=False)
+    except Error as exc:
+        typer.echo(f"error: {exc}", err=True)
+        return _exit(2)
+    except click.exceptions.Abort:
+        typer.echo("interrupted", err=True)
+        return _exit(130)
+    except KeyboardInterrupt:
+        typer.echo("interrupted: finished results are kept; run the same command again to resume", err=True)
+        return _exit(130)
+    except click.exceptions.Exit as exc:
+        return _exit(exc.exit_code)
+    except click.ClickException as exc:
+        exc.show()
+        return _exit(exc.exit_code)
+    return _exit(rv if isinstance(rv, int) else 0)
+
+
+def _exit(code: int) -> int:
+    sys.exit(code)
