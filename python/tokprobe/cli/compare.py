@@ -1,0 +1,164 @@
+"""``tokprobe compare``: token-level divergence of variants from a reference (METHOD.md §3)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from ..errors import InputError
+from ._common import FORMAT_HELP, emit, print_table, progress_bar
+
+HELP = (
+    "Compare variants (quantized, distilled, fine-tuned...) with a reference model token by token on a code "
+    "corpus: llama.cpp's --kl-divergence statistics (PPL of both, ln PPL ratio, correlation of per-token "
+    "losses, mean KL with percentiles, Δp of the correct token, same top-1) plus reverse KL, JS, entropies, "
+    "top-5/top-10 agreement, bits per byte, and breakdowns by token class (from the source text), language "
+    "and reference entropy.\n\n"
+    "Examples:\n\n"
+    "tokprobe compare gemma3-270m-F16 gemma3-270m-Q4_0 gemma3-270m-Q2_K  (after `tokprobe quantize gemma3-270m`)\n\n"
+    "tokprobe compare ref.gguf q4.gguf --corpus src/ --ctx 1024 --show-top 10 --dump tokens.parquet\n\n"
+    "tokprobe compare ref.gguf q4.gguf --mode cache-topk --topk 64  (reference stored once as top-K + tail)\n\n"
+    "Defaults: n_ctx 512 and llama.cpp's scheme (windows of n_ctx tokens, BOS first where the vocabulary adds "
+    "one, second half of each window scored); --scheme sliding scores every token once. Modes: lockstep "
+    "(all models loaded, the same batch decoded by each, logits compared in place), cache-exact (reference "
+    "stored once as float16 log-probs, like llama.cpp's base file) and cache-topk (top-K + tail mass; the "
+    "true KL lies in [KL, KL upper], both reported). State is kept per window under the run directory: an "
+    "interrupted run (Ctrl-C) resumes when the same command is run again."
+)
+
+BREAKDOWN_COLUMNS = ["variant", "n_tokens", "kl_mean", "kl_err", "kl_p99", "kl_share", "dp_mean", "same_top1",
+                     "ln_ppl_ratio", "bpb_ref", "bpb_var"]
+INDEPENDENT_COLUMNS = ["model", "role", "vocab", "n_tokens", "n_bytes", "bpb", "bpb_ratio"]
+
+
+def _parse_breakdowns(spec: str) -> list[str]:
+    from ..compare import BREAKDOWNS
+
+    if spec.strip().lower() in ("", "none"):
+        return []
+    out = [s.strip().lower() for s in spec.split(",") if s.strip()]
+    for b in out:
+        if b not in BREAKDOWNS:
+            raise InputError(f"unknown breakdown {b!r}; choose from {', '.join(BREAKDOWNS)} or none")
+    return out
+
+
+def _show_top(result, n: int) -> None:
+    from rich.console import Console
+    from rich.text import Text
+
+    top = result.top_divergent(n)
+    console = Console(soft_wrap=True)
+    console.print(Text(f"\nMost divergent tokens (top {n} by KL per variant)", style="bold"))
+    for r in top.to_dict(orient="records"):
+        head = Text()
+        head.append(f"{r['variant']}  ", style="bold")
+        head.append(f"{r['file']}:{r['line']}  ", style="cyan")
+        head.append(f"{r['class']}/{r['language']}  token {r['text']!r}  ")
+        head.append(f"KL={r['kl']:.4f}  Δp={100 * r['dp']:+.2f}%  ", style="yellow")
+        head.append(f"ref top-1 {r['argmax_ref_text']!r}  variant top-1 {r['argmax_var_text']!r}")
+        console.print(head)
+        ctx = Text(r["context"])
+        if r["context_end"] > r["context_start"]:
+            ctx.stylize("reverse bold", r["context_start"], r["context_end"])
+        for line in ctx.split("\n"):
+            console.print(Text("    ") + line)
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("compare", help=HELP)
+    def compare_cmd(
+        reference: str = typer.Argument(..., help="Reference model: a name (gemma3-270m-F16) or a GGUF path."),
+        variants: List[str] = typer.Argument(..., help="One or more variants (names or GGUF paths)."),
+        corpus: Optional[Path] = typer.Option(
+            None, "--corpus", "-C", help="A source file or directory (default: the shipped corpus)."
+        ),
+        language: Optional[str] = typer.Option(None, "--language", "-l", help="Take every file as this language."),
+        n_ctx: int = typer.Option(512, "--ctx", "-c", help="Context length of each window (llama.cpp's -c; default 512)."),
+        scheme: str = typer.Option("llama", "--scheme", help="Scoring scheme: llama (default) or sliding."),
+        stride: Optional[int] = typer.Option(None, "--stride", help="Window stride of the sliding scheme (default n_ctx/2)."),
+        mode: str = typer.Option("lockstep", "--mode", "-m", help="lockstep, cache-exact or cache-topk."),
+        topk: int = typer.Option(64, "--topk", "-k", help="K of the cache-topk mode."),
+        batch: int = typer.Option(512, "--batch", "-b", help="Tokens per decode (n_batch, at most n_ctx)."),
+        max_tokens: Optional[int] = typer.Option(None, "--max-tokens", help="Use only the first N tokens of the corpus."),
+        run_dir: Optional[Path] = typer.Option(
+            None, "--run-dir", help="Run state and results (default: <tokprobe cache>/compare/<run key>)."
+        ),
+        cache_dir: Optional[Path] = typer.Option(
+            None, "--cache-dir", help="Reference caches (default: <tokprobe cache>/reference)."
+        ),
+        threads: Optional[int] = typer.Option(None, "--threads", "-t", min=1, help="Threads (default: all cores)."),
+        breakdowns: str = typer.Option(
+            "class,language,entropy", "--breakdown", help="Breakdown tables to print: class, language, entropy, file "
+            "(comma-separated) or none."
+        ),
+        show_top: int = typer.Option(0, "--show-top", min=0, help="Show the N most divergent tokens with their code."),
+        dump: Optional[Path] = typer.Option(None, "--dump", help="Write the per-token table to this Parquet file."),
+        allow_different_vocab: bool = typer.Option(
+            False, "--allow-different-vocab", help="Accept variants with another vocabulary: they get only "
+            "tokenizer-independent metrics (bits per byte, per-class bits)."
+        ),
+        no_floor: bool = typer.Option(False, "--no-floor", help="Skip the reference-vs-itself check."),
+        fresh: bool = typer.Option(False, "--fresh", help="Ignore the state of an earlier run (no resume)."),
+        fmt: str = typer.Option("table", "--format", "-f", help=FORMAT_HELP + " json/csv/parquet give the full summary."),
+        out: Optional[Path] = typer.Option(None, "--out", "-o", help="Write the full summary table to this file."),
+        no_progress: bool = typer.Option(False, "--no-progress", help="No progress bar."),
+    ) -> None:
+        from ..compare import compare
+
+        shown = _parse_breakdowns(breakdowns)
+        if dump is not None and dump.suffix.lower() != ".parquet":
+            raise InputError(f"--dump writes Parquet: give a .parquet file, not {dump.name}")
+        kwargs = dict(
+            corpus=corpus, n_ctx=n_ctx, scheme=scheme, stride=stride, mode=mode, topk=topk, batch=batch,
+            max_tokens=max_tokens, run_dir=run_dir, cache_dir=cache_dir, threads=threads, language=language,
+            allow_different_vocab=allow_different_vocab, floor=not no_floor, resume=not fresh,
+        )
+        if no_progress:
+            result = compare(reference, variants, **kwargs)
+        else:
+            with progress_bar("compare", unit="tok") as update:
+                result = compare(reference, variants, progress=update, **kwargs)
+
+        if dump is not None:
+            from .. import io
+
+            io.write_frame(result.tokens, dump, "parquet")
+            typer.echo(f"wrote {dump}", err=True)
+        if fmt != "table" or out is not None:
+            emit(result.summary, fmt, out, title="compare")
+            if fmt != "table":
+                return
+        mode_note = {"lockstep": "lock-step", "cache-exact": "cached reference (float16 log-probs)",
+                     "cache-topk": f"cached reference (top-{result.settings.topk} + tail; KL is a lower bound, "
+                                   "the true KL lies in [KL, KL upper])"}[result.settings.mode]
+        s = result.settings
+        title = (f"{result.reference} vs {', '.join(result.variants)} — {mode_note}; n_ctx={s.n_ctx}, "
+                 f"scheme={s.scheme}" + (f", stride={s.stride}" if s.stride else ""))
+        if result.variants:
+            print_table(result.report_table(), title=title)
+            for by in shown:
+                df = result.breakdown(by)
+                key = "entropy_ref" if by == "entropy" else by
+                cols = [c for c in BREAKDOWN_COLUMNS if c in df.columns]
+                cols.insert(1, key)
+                print_table(df[cols], title=f"by {'reference entropy (nats)' if by == 'entropy' else by}",
+                            float_fmt="{:.4g}")
+        if result.different_vocab:
+            ind = result.tokenizer_independent
+            cols = INDEPENDENT_COLUMNS + [c for c in ind.columns if c.startswith("bpb_") and c != "bpb_ratio"]
+            print_table(ind[[c for c in cols if c in ind.columns]], float_fmt="{:.4g}",
+                        title="TOKENIZER-INDEPENDENT METRICS ONLY (different vocabularies): bits per byte of the "
+                              "scored text, overall and per source class")
+        if show_top and result.variants:
+            _show_top(result, show_top)
+        floor = result.floor
+        if floor:
+            typer.echo(f"self floor: max |KL| of the reference against itself over {floor.get('self_tokens', 0)} "
+                       f"tokens = {floor.get('self_kl_max')}", err=True)
+        if result.reference_cache:
+            rc = result.reference_cache
+            typer.echo(f"reference cache: {rc['path']} ({rc['bytes_per_token']:.1f} bytes/token)", err=True)
+        typer.echo(f"results: {result.run_dir}", err=True)

@@ -1,0 +1,240 @@
+"""``tokprobe vocab`` (vocabulary analysis), ``tokprobe vocabs fetch|list``, ``tokprobe corpus build|info``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from ..errors import InputError
+from ._common import FORMAT_HELP, emit, progress_bar
+
+SHOW = {
+    "coverage": "coverage_table",
+    "summary": "coverage_summary",
+    "keywords": "coverage",
+    "splits": "splits",
+    "composition": "composition",
+    "keyword-classes": "keyword_classes",
+    "operators": "operator_summary",
+    "operator-tokens": "operators",
+    "whitespace": "whitespace_summary",
+    "whitespace-runs": "whitespace",
+    "whitespace-tokens": "whitespace_tokens",
+    "tokenizers": "tokenizers",
+    "corpus": "corpus",
+    "files": "corpus_files",
+    "top": "top_tokens",
+    "classes": "class_counts",
+}
+
+VOCAB_HELP = (
+    "Vocabulary analysis of one or more tokenizers side by side (METHOD.md §1): keyword coverage per language "
+    "for the bare, space-prefixed and newline-prefixed forms (with the split of every keyword that is not one "
+    "token), composition by token class, operators, whitespace runs, and with --corpus bytes/tokens per line, "
+    "fertility and token histograms per language.\n\n"
+    "TOKENIZERS are model names (gemma3-270m, smollm2-135m), vocab names fetched by 'tokprobe vocabs fetch' "
+    "(qwen2, llama-bpe, llama-spm, starcoder, gpt-2, deepseek-coder, phi-3, ...) or paths to GGUF files "
+    "(vocab-only files work).\n\n"
+    "Examples:\n\n"
+    "tokprobe vocab gemma3-270m qwen2 llama-bpe starcoder\n\n"
+    "tokprobe vocab qwen2 --show splits --languages python,rust\n\n"
+    "tokprobe vocab qwen2 starcoder --corpus smoke --show corpus   (the shipped smoke corpus)\n\n"
+    "tokprobe vocab qwen2 --keywords my.json --out-dir runs/vocab\n\n"
+    "Keyword file (--keywords): JSON (or TOML) mapping language -> list of keywords, e.g. "
+    "{\"python\": [\"match\", \"case\"], \"C++\": [\"co_await\"]}; a value may also be {\"keywords\": [...], "
+    "\"source\": \"...\"}; keys starting with '_' are comments. It extends the shipped lists (one per language, "
+    "each naming the language reference it comes from) or, with --replace-keywords, replaces them.\n\n"
+    "A keyword is covered when one vocabulary entry has exactly its bytes; 'any' = covered in at least one "
+    "form; the ALL row counts each distinct keyword once. The coverage heatmap (languages x tokenizers) is "
+    "written to --heatmap (default vocab-coverage.png)."
+)
+
+
+def _pct(df, cols):
+    df = df.copy()
+    for c in cols:
+        if c in df.columns:
+            df[c] = df[c].map(lambda v: "" if v != v else f"{100 * v:.1f}%")
+    return df
+
+
+def _table_view(df, name: str):
+    """Terminal-friendly: escaped whitespace in token texts, percentages, 3-decimal floats."""
+    import pandas as pd
+
+    df = df.copy()
+    for col in ("text", "keyword", "operator"):
+        if col in df.columns:
+            df[col] = df[col].map(lambda t: repr(str(t))[1:-1])
+    for col in df.columns:
+        if pd.api.types.is_float_dtype(df[col]) and col not in ("share", "coverage", "bare", "space", "newline", "any"):
+            df[col] = df[col].round(3)
+    if name == "coverage_table":
+        return _pct(df, ["bare", "space", "newline", "any"])
+    if name in ("coverage_summary", "operator_summary"):
+        return _pct(df, ["coverage"])
+    if name in ("composition", "top_tokens", "class_counts"):
+        return _pct(df, ["share"])
+    return df
+
+
+def _load_keywords(keywords: Optional[Path], replace: bool, languages: Optional[str]):
+    from ..languages import parse_languages
+    from ..vocab.keywords import load_keywords, load_operators
+
+    langs = parse_languages(languages)
+    kw = load_keywords(keywords, extend=not replace, languages=langs)
+    ops = load_operators(languages=list(kw))
+    return kw, ops
+
+
+def vocab_command(
+    tokenizers: List[str] = typer.Argument(None, help="Tokenizers: model names, fetched vocab names or GGUF paths (default: gemma3-270m)."),
+    keywords: Optional[Path] = typer.Option(None, "--keywords", "-k", help="Keyword file (JSON/TOML mapping language -> list of keywords)."),
+    replace_keywords: bool = typer.Option(False, "--replace-keywords", help="Use only the keyword file's lists (default: extend the shipped ones)."),
+    languages: Optional[str] = typer.Option(None, "--languages", "-l", help="Only these languages, e.g. 'python,c++,js'."),
+    show: str = typer.Option("coverage", "--show", "-s", help=f"Table to print: {', '.join(SHOW)}."),
+    corpus: Optional[str] = typer.Option(None, "--corpus", "-c", help="Code corpus (file or directory) for corpus statistics; 'smoke' = the shipped smoke corpus."),
+    corpus_language: Optional[str] = typer.Option(None, "--corpus-language", help="Treat every corpus file as this language."),
+    top_n: int = typer.Option(20, "--top", help="Top-N token ids per language in the corpus histograms."),
+    max_run: int = typer.Option(32, "--max-run", help="Longest whitespace run checked."),
+    heatmap: Optional[Path] = typer.Option(Path("vocab-coverage.png"), "--heatmap", help="Coverage heatmap PNG (languages x tokenizers)."),
+    no_heatmap: bool = typer.Option(False, "--no-heatmap", help="Do not write the heatmap."),
+    heatmap_form: str = typer.Option("any", "--heatmap-form", help="Form shown in the heatmap: bare, space, newline or any."),
+    out_dir: Optional[Path] = typer.Option(None, "--out-dir", help="Write every table (parquet), per-token classes, provenance.json and coverage.png here."),
+    fmt: str = typer.Option("table", "--format", "-f", help=FORMAT_HELP),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Write the shown table to this file."),
+) -> None:
+    from ..corpus import load_corpus
+    from ..vocab.analysis import analyze
+
+    if show not in SHOW:
+        raise InputError(f"unknown --show {show!r}; choose one of {', '.join(SHOW)}")
+    if max_run < 1 or top_n < 1:
+        raise InputError("--max-run and --top must be at least 1")
+    if heatmap_form not in ("bare", "space", "newline", "any"):
+        raise InputError(f"unknown --heatmap-form {heatmap_form!r}; use bare, space, newline or any")
+    kw, ops = _load_keywords(keywords, replace_keywords, languages)
+    corp = None
+    if corpus is not None:
+        corp = load_corpus(None if corpus == "smoke" else corpus, corpus_language)
+    elif show in ("corpus", "files", "top", "classes"):
+        corp = load_corpus(None, corpus_language)
+    names = tokenizers or ["gemma3-270m"]
+    with progress_bar("vocab", unit="steps") as update:
+        report = analyze(
+            names, kw, operators=ops, corpus=corp, top_n=top_n, whitespace_max_run=max_run, progress=update,
+            settings={"keyword_file": str(keywords) if keywords else None,
+                      "keyword_mode": "replace" if replace_keywords else "extend", "languages": list(kw)},
+        )
+    name = SHOW[show]
+    df = report.table(name)
+    if out_dir is not None:
+        report.save(out_dir, heatmap_form=heatmap_form)
+        typer.echo(f"wrote {out_dir}", err=True)
+    if heatmap is not None and not no_heatmap:
+        report.heatmap(heatmap, form=heatmap_form)
+        typer.echo(f"wrote {heatmap}", err=True)
+    if fmt == "table" and out is None:
+        df = _table_view(df, name)
+    emit(df, fmt, out, title=f"tokprobe vocab: {show}")
+
+
+def fetch_command(
+    sdist: Optional[Path] = typer.Option(None, "--sdist", help="A local llama_cpp_python-0.3.36.tar.gz (skips the download)."),
+    cache_dir: Optional[Path] = typer.Option(None, "--cache-dir", help="Where the vocab files go (default <cache>/vocabs)."),
+    force: bool = typer.Option(False, "--force", help="Re-extract files that are already there."),
+    no_download: bool = typer.Option(False, "--no-download", help="Never run pip; fail if no sdist is found."),
+    fmt: str = typer.Option("table", "--format", "-f", help=FORMAT_HELP),
+) -> None:
+    """Put the 19 vocab-only GGUF tokenizers of the llama-cpp-python 0.3.36 sdist into the cache.
+
+    The sdist is taken from --sdist, env TOKPROBE_SDIST, <cache>/sdist/, or downloaded there with
+    'pip download --no-deps --no-binary :all: llama-cpp-python==0.3.36'. Afterwards the tokenizers are
+    addressable by short name: qwen2, llama-bpe (Llama 3), llama-spm (Llama 2), starcoder, gpt-2, ...
+    """
+    from ..vocab.fetch import SDIST_FILENAME, fetch_vocabs, list_vocabs
+
+    if sdist is not None and not (sdist.is_file() or (sdist / SDIST_FILENAME).is_file()):
+        raise InputError(f"--sdist {sdist}: no such file")
+    with progress_bar("extracting", unit="files") as update:
+        paths = fetch_vocabs(sdist=sdist, cache_dir=cache_dir, download=not no_download, force=force, progress=update)
+    import pandas as pd
+
+    rows = [r for r in list_vocabs(cache_dir) if r["name"] in paths]
+    emit(pd.DataFrame(rows)[["name", "description", "size", "path"]], fmt, None, title=f"{len(paths)} vocab files")
+
+
+def list_command(
+    cache_dir: Optional[Path] = typer.Option(None, "--cache-dir", help="Vocab directory (default <cache>/vocabs)."),
+    fmt: str = typer.Option("table", "--format", "-f", help=FORMAT_HELP),
+    out: Optional[Path] = typer.Option(None, "--out", "-o"),
+) -> None:
+    """Fetched vocab-only tokenizers (name, description, size, sha256, path)."""
+    import pandas as pd
+
+    from ..vocab.fetch import list_vocabs, vocab_dir
+
+    rows = list_vocabs(cache_dir)
+    if not rows:
+        typer.echo(f"no vocab files in {vocab_dir(cache_dir)}; run 'tokprobe vocabs fetch'", err=True)
+    df = pd.DataFrame(rows, columns=["name", "description", "size", "sha256", "path"])
+    if fmt == "table" and out is None:
+        df = df.drop(columns=["sha256"])
+    emit(df, fmt, out, title="vocab-only tokenizers")
+
+
+def corpus_build_command(
+    out_dir: Path = typer.Argument(..., help="Directory for the corpus (created; a previous tokprobe corpus there is replaced)."),
+    source: List[str] = typer.Option(None, "--source", "-s", help="'stdlib', 'pygments', a pygments-*.tar.gz or a directory; repeatable (default: stdlib and pygments if found)."),
+    languages: Optional[str] = typer.Option(None, "--languages", "-l", help="Only these languages."),
+    max_bytes: int = typer.Option(4 * 1024 * 1024, "--max-bytes-per-language", help="Stop adding files to a language past this many bytes."),
+    max_file_bytes: int = typer.Option(512 * 1024, "--max-file-bytes", help="Skip files larger than this."),
+    download: bool = typer.Option(False, "--download", help="Download the pygments sdist with pip when it is not in the cache."),
+    fmt: str = typer.Option("table", "--format", "-f", help=FORMAT_HELP),
+) -> None:
+    """Assemble a real multi-language corpus from sources on this machine, with a manifest.json
+    (source path, sha256, license note per file)."""
+    import pandas as pd
+
+    from ..corpus import build_corpus, find_pygments_sdist
+    from ..languages import parse_languages
+
+    sources = list(source) if source else (["stdlib", "pygments"] if (download or find_pygments_sdist()) else ["stdlib"])
+    with progress_bar("corpus", unit="files") as update:
+        manifest = build_corpus(out_dir, sources, languages=parse_languages(languages), max_bytes_per_language=max_bytes,
+                                max_file_bytes=max_file_bytes, download=download, progress=update)
+    rows = [{"language": l, **v} for l, v in manifest["languages"].items()]
+    typer.echo(f"wrote {Path(out_dir) / 'manifest.json'} (skipped: {manifest['skipped'] or 'none'})", err=True)
+    emit(pd.DataFrame(rows), fmt, None, title=f"corpus {out_dir}")
+
+
+def corpus_info_command(
+    path: Optional[Path] = typer.Argument(None, help="File or directory (default: the shipped smoke corpus)."),
+    language: Optional[str] = typer.Option(None, "--language", help="Treat every file as this language."),
+    files: bool = typer.Option(False, "--files", help="One row per file instead of per language."),
+    fmt: str = typer.Option("table", "--format", "-f", help=FORMAT_HELP),
+    out: Optional[Path] = typer.Option(None, "--out", "-o"),
+) -> None:
+    """Files, bytes and lines per language of a corpus; skipped files are counted on stderr."""
+    from ..corpus import load_corpus
+
+    c = load_corpus(path, language)
+    df = c.to_frame() if files else c.summary()
+    skipped = ", ".join(f"{n} {r}" for r, n in sorted(c.skipped.items())) or "none"
+    typer.echo(f"{len(c.files)} files, {c.n_bytes:,} bytes; skipped: {skipped}; digest {c.digest[:16]}", err=True)
+    emit(df, fmt, out, title=f"corpus {c.root}")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("vocab", help=VOCAB_HELP)(vocab_command)
+    vocabs = typer.Typer(help="Vocab-only GGUF tokenizers from the llama-cpp-python sdist.", no_args_is_help=True)
+    vocabs.command("fetch")(fetch_command)
+    vocabs.command("list")(list_command)
+    app.add_typer(vocabs, name="vocabs")
+    corpus = typer.Typer(help="Code corpora: the shipped smoke corpus, or one built from sources on this machine.", no_args_is_help=True)
+    corpus.command("build")(corpus_build_command)
+    corpus.command("info")(corpus_info_command)
+    app.add_typer(corpus, name="corpus")

