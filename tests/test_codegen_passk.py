@@ -89,7 +89,11 @@ def test_array_and_estimate():
 def test_default_ks():
     assert default_ks(1) == [1]
     assert default_ks(5) == [1, 2, 3, 4, 5]
-    assert default_ks(200) == [1, 2, 5, 10, 20, 50, 100, 200]
+    assert default_ks(200) == list(range(1, 201))
+    from tokprobe.codegen.passk import plot_ks
+
+    assert plot_ks(range(1, 201)) == [1, 2, 5, 10, 20, 50, 100, 200]
+    assert plot_ks([1, 2, 3]) == [1, 2, 3]
 
 
 def test_estimate_empty():

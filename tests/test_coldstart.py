@@ -14,13 +14,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tokprobe import core, models
+from tokprobe.coldstart import coldstart
 from tokprobe.errors import InputError
-
-models = pytest.importorskip("tokprobe.models")
-core = pytest.importorskip("tokprobe.core")
-
-from tokprobe.coldstart import coldstart  # noqa: E402
-from tokprobe.vocab.classes import classify, token_kinds  # noqa: E402
+from tokprobe.vocab.classes import classify, token_kinds
 
 KEYWORDS = {
     "python": ["def", "return", "import", "class", "lambda", "elif", "yield", "nonlocal"],
@@ -263,7 +260,12 @@ def test_chained_keyword_probabilities(tiny):
 
 
 def test_write_outputs(tiny_paths, tmp_path):
-    res = coldstart([str(p) for p in tiny_paths], context="eos", keywords=KEYWORDS, control_words=CONTROL)
+    res = coldstart(
+        [str(p) for p in tiny_paths], context="eos", keywords=KEYWORDS, control_words=CONTROL, out_dir=tmp_path / "a"
+    )
+    assert sorted(p.name for p in (tmp_path / "a").iterdir()) == sorted(
+        [f"{t}.csv" for t in res.tables()] + ["provenance.json", "coldstart_metrics.png", "coldstart_shifts.png"]
+    )
     written = res.write(tmp_path / "run", fmt="csv")
     for name in ("summary", "per_language", "top_tokens", "keyword_probs", "pairwise", "shifts", "class_mass"):
         assert written[name].exists()

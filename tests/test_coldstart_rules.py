@@ -208,7 +208,7 @@ def test_token_sets_forms_and_cache(vocab):
 
 
 def test_holders_and_spearman():
-    metrics = pytest.importorskip("tokprobe.coldstart.metrics")
+    from tokprobe.coldstart import metrics
     p = np.array([0.05, 0.5, 0.3, 0.1, 0.05])
     h = metrics.holders(p)
     assert h == {0.80: 2, 0.85: 3, 0.90: 3, 0.95: 4}

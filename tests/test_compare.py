@@ -187,6 +187,7 @@ def dumped(tiny, lockstep):
         assert np.array_equal(pos, pos_v)
         out[name] = _numpy_tokens(ref, var, tgt)
         out[name]["positions"] = pos
+        out[name]["_logits"] = (ref, var, tgt)
     return out
 
 
@@ -195,6 +196,7 @@ def test_per_token_values_equal_numpy(lockstep, dumped):
     t = lockstep.tokens
     for v, want in dumped.items():
         got = t[t.variant == v]
+        want = {k: x for k, x in want.items() if not k.startswith("_")}
         assert np.array_equal(got["position"].to_numpy() - 1, want["positions"])
         for col in ("kl", "kl_reverse", "js", "entropy_ref", "entropy_var", "logp_ref", "logp_var",
                     "top5_overlap", "top10_overlap"):
@@ -251,6 +253,38 @@ def test_summary_statistics_equal_numpy(lockstep, dumped):
         # provenance columns
         assert r["n_ctx"] == N_CTX and r["scheme"] == "llama" and len(r["ref_sha256"]) == 64
         assert r["kl_bound"] == 0.0
+
+
+def _llama_cpp_kld(ref_logits, var_logits, targets):
+    """llama.cpp's --kl-divergence arithmetic (facts of tools/perplexity/perplexity.cpp, rewritten):
+    the base row is stored as uint16 steps over [max - 16, max] of the logits (plus scale and minimum),
+    KL sums only base log-probs above -16, nll_base comes from the stored row, top-1 is compared."""
+    kl, nll_base, nll, same = [], [], [], []
+    for lr, lv, t in zip(ref_logits.astype(np.float32), var_logits.astype(np.float32), targets):
+        mx, mn = lr.max(), max(lr.min(), lr.max() - 16)
+        lse = np.log(np.exp((lr - mx).astype(np.float64)).sum())
+        scale = (mx - mn) / 65535.0
+        q = np.where(lr > mn, np.floor((lr - mn) / scale + 0.5), 0.0)
+        base = scale * q + (mn - mx - lse)
+        lq = _log_softmax(lv[None])[0]
+        keep = base > -16
+        kl.append(float((np.exp(base[keep]) * (base[keep] - lq[keep])).sum()))
+        nll_base.append(-base[t])
+        nll.append(-lq[t])
+        same.append(int(np.argmax(base)) == int(np.argmax(lv)))
+    return np.array(kl), np.array(nll_base), np.array(nll), np.array(same)
+
+
+def test_agrees_with_llama_cpp_kl_divergence_arithmetic(lockstep, dumped):
+    sm = lockstep.summary.set_index("variant")
+    for v, w in dumped.items():
+        kl, nll_base, nll, same = _llama_cpp_kld(*w["_logits"])
+        r = sm.loc[v]
+        # llama.cpp's 16-bit base is accurate to ~1e-4 in log-prob: our exact values agree to that order
+        assert r["kl_mean"] == pytest.approx(kl.mean(), rel=1e-2, abs=2e-4)
+        assert r["ppl_ref"] == pytest.approx(math.exp(nll_base.mean()), rel=1e-3)
+        assert r["ppl_var"] == pytest.approx(math.exp(nll.mean()), rel=1e-6)
+        assert abs(r["same_top1"] - same.mean()) <= 2 / len(same)
 
 
 def test_bytes_of_scored_tokens_match_source_text(lockstep, tiny):
@@ -459,6 +493,14 @@ def test_different_vocabulary_gets_only_tokenizer_independent_metrics(tiny, swap
     assert ind.loc["tiny-F16", "bpb"] == pytest.approx(r.summary.loc[0, "bpb_ref"], rel=1e-12)
     shares = ind[[c for c in ind.columns if c.startswith("bits_share_")]].sum(axis=1)
     np.testing.assert_allclose(shares, 1.0)
+
+
+def test_only_different_vocabulary_variants_in_a_cached_mode(tiny, swapped, tmp_path):
+    r = _run(tiny, [swapped], tmp_path / "run", mode="cache-exact", allow_different_vocab=True)
+    assert r.variants == [] and r.summary.empty
+    ind = r.tokenizer_independent.set_index("model")
+    assert list(ind.index) == ["tiny-F16", "tiny-swapped"]
+    assert np.isfinite(ind["bpb"]).all() and r.floor["self_kl_max"] == 0.0
 
 
 def test_empty_and_too_short_corpora_are_clear_errors(tiny, tmp_path):

@@ -109,8 +109,12 @@ def ref_divergence(x: np.ndarray, y: np.ndarray, targets: np.ndarray | None = No
 
 def ref_topk_ids(row: np.ndarray, k: int) -> np.ndarray:
     """Ids of the k largest values, ties by lower id."""
-    order = np.lexsort((np.arange(len(row)), -np.asarray(row, dtype=np.float64)))
-    return order[:k]
+    row = np.asarray(row, dtype=np.float64)
+    if k == 0:
+        return np.zeros(0, dtype=np.int64)
+    kth = np.partition(row, len(row) - k)[len(row) - k]
+    cand = np.flatnonzero(row >= kth)  # ascending ids, every tie included
+    return cand[np.argsort(-row[cand], kind="stable")][:k]
 
 
 def _overlap(a: np.ndarray, b: np.ndarray, k: int) -> float:
@@ -141,7 +145,8 @@ def logits(rng: np.random.Generator, rows: int, vocab: int, scale: float) -> np.
 
 
 def perturb(rng: np.random.Generator, x: np.ndarray, rel: float) -> np.ndarray:
-    scale = float(np.abs(x).max()) if x.size else 1.0
+    finite = np.abs(x[np.isfinite(x)])
+    scale = float(finite.max()) if finite.size else 1.0
     return (x + rng.standard_normal(x.shape) * rel * scale).astype(np.float32)
 
 
@@ -197,9 +202,10 @@ def test_row_stats_matches_reference(vocab: int, simd: str) -> None:
 @pytest.mark.parametrize("vocab", VOCABS)
 def test_divergence_matches_reference(vocab: int, simd: str) -> None:
     rng = np.random.default_rng(100 + vocab)
+    rows = 4 if vocab <= 1000 else 2
     for scale in SCALES:
-        x = logits(rng, 4, vocab, scale)
-        t = rng.integers(0, vocab, size=4)
+        x = logits(rng, rows, vocab, scale)
+        t = rng.integers(0, vocab, size=rows)
         for rel in (1e-4, 1e-2, 1.0):
             y = perturb(rng, x, rel)
             assert_div_close(core.divergence(x, y, t), ref_divergence(x, y, t))
@@ -249,8 +255,10 @@ def test_kl_is_inf_where_only_one_side_is_masked(simd: str) -> None:
 
 
 def test_disjoint_supports_give_js_ln2() -> None:
-    x = np.array([[0.0, 0.0, -np.inf, -np.inf]], np.float32)
-    y = np.array([[-np.inf, -np.inf, 1.0, 5.0]], np.float32)
+    x = np.full((1, 20), -np.inf, np.float32)
+    y = x.copy()
+    x[0, :10] = np.arange(10)
+    y[0, 10:] = -np.arange(10)
     d = core.divergence(x, y)
     assert d.kl[0] == np.inf and d.kl_reverse[0] == np.inf
     np.testing.assert_allclose(d.js[0], LN2, rtol=1e-7)
@@ -273,9 +281,8 @@ def test_identical_rows_give_exactly_zero(simd: str) -> None:
 def test_nan_or_posinf_make_the_row_invalid(bad: float, simd: str) -> None:
     rng = np.random.default_rng(6)
     x = logits(rng, 3, 100, 2.0)
-    x[1, 17] = bad
     y = perturb(rng, x, 0.1)
-    y[1, 17] = 0.0
+    x[1, 17] = bad
     rs = core.row_stats(x, [0, 1, 2])
     assert np.isnan(rs.logsumexp[1]) and np.isnan(rs.entropy[1]) and rs.argmax[1] == -1
     assert np.isnan(rs.max_logprob[1]) and np.isnan(rs.target_logprob[1])

@@ -44,6 +44,27 @@ def test_default_model_round_trips_code(gemma) -> None:
     assert b"".join(v.token_bytes[int(t)] for t in ids[1:]) == text.encode()
 
 
+def _cached_vocabs() -> list[Path]:
+    from tokprobe.models import default_cache_dir
+
+    d = default_cache_dir() / "vocabs"
+    return sorted(d.glob("ggml-vocab-*.gguf")) if d.is_dir() else []
+
+
+@pytest.mark.skipif(not _cached_vocabs(), reason="no vocab files fetched (tokprobe vocabs fetch)")
+def test_byte_level_vocabularies_round_trip() -> None:
+    """Every BPE and SPM vocabulary of llama.cpp's test set round-trips code byte for byte."""
+    text = _code_text()[:4000] + "\n a , b . c ? héllo ✓ 日本語 🙂\t\t  x"
+    checked = 0
+    for p in _cached_vocabs():
+        with load(p, vocab_only=True) as m:
+            if m.vocab.type not in ("bpe", "spm"):
+                continue  # WordPiece / Unigram normalise text
+            assert m.detokenize(m.tokenize(text)) == text.encode(), p.name
+            checked += 1
+    assert checked > 0
+
+
 @pytest.mark.parametrize("scheme,stride", [("sliding", 24), ("llama", None)])
 def test_streaming_equals_per_window_calls(gemma, scheme: str, stride) -> None:
     """Logits from the streaming evaluator (zero-copy views, many windows, KV cleared between them,
@@ -72,7 +93,8 @@ def test_greedy_generation(gemma) -> None:
     g = gemma.generate(prompt, max_tokens=8)
     again = gemma.generate(prompt, max_tokens=8)
     assert g.token_ids == again.token_ids and g.stop_reason in ("length", "eos", "stop")
-    assert g.token_ids[0] == int(np.argmax(gemma.logits_after(gemma.tokenize(prompt, special=True))))
+    first = gemma.logits_for_contexts([gemma.tokenize(prompt, special=True)])[0]
+    assert g.token_ids[0] == int(np.argmax(first))
     s = gemma.generate(prompt, max_tokens=16, temperature=0.8, top_p=0.9, seed=1)
     assert s.token_ids == gemma.generate(prompt, max_tokens=16, temperature=0.8, top_p=0.9, seed=1).token_ids
 

@@ -126,6 +126,14 @@ def test_round_trip_is_byte_exact(tiny, text: str) -> None:
     assert tiny.detokenize(ids) == text.encode("utf-8")
 
 
+def test_detokenize_is_not_cleaned_unless_asked(tiny) -> None:
+    text = "a , b . c ?"  # llama.cpp's clean-up would join " ." and " ,"
+    ids = tiny.tokenize(text)
+    assert tiny.detokenize(ids) == text.encode()
+    assert isinstance(tiny.detokenize(ids, clean_spaces=True), bytes)
+    assert tiny.detokenize(tiny.tokenize("x = 1"), clean_spaces=True) == b"x = 1"
+
+
 def test_special_tokens(tiny) -> None:
     text = "<|im_start|>user"
     plain = tiny.tokenize(text)
@@ -262,6 +270,19 @@ def test_small_batches_match_closely(tiny, ids, batch: int) -> None:
     assert np.median(diffs) < 1e-3 and diffs.max() < 0.05
 
 
+def test_start_window_resumes(tiny, ids) -> None:
+    full = _collect(tiny, ids, n_ctx=64, batch=32, scheme="sliding", stride=24)
+    wins = plan_windows(len(ids), 64, scheme="sliding", stride=24, add_bos=False)
+    first = None
+    for b in tiny.evaluate(ids, n_ctx=64, batch=32, scheme="sliding", stride=24, start_window=3):
+        first = first or (b.window, int(b.positions[0]))
+        for r, p in enumerate(b.positions):  # compare while the view is valid
+            assert np.array_equal(b.logits[r], full[int(p)])
+    assert first == (3, wins[3].start + wins[3].lo)
+    with pytest.raises(InputError):
+        tiny.evaluate(ids, n_ctx=64, scheme="sliding", start_window=10**6)
+
+
 def test_views_are_zero_copy_and_reused(tiny, ids) -> None:
     it = tiny.evaluate(ids[:100], n_ctx=32, batch=16, scheme="sliding", stride=16)
     first = next(it)
@@ -368,7 +389,8 @@ def test_logits_for_contexts_separate_sequences(tiny, ids) -> None:
 def test_greedy_generation_is_argmax(tiny, ids) -> None:
     g = tiny.generate(ids[:10], max_tokens=5)
     assert g.stop_reason == "length" and len(g.token_ids) == 5 and g.n_prompt_tokens == 10
-    assert g.token_ids[0] == int(np.argmax(tiny.logits_after(ids[:10])))
+    first = tiny.logits_for_contexts([ids[:10]])[0]  # one output row, as generation decodes it
+    assert g.token_ids[0] == int(np.argmax(first))
     again = tiny.generate(ids[:10], max_tokens=5)
     assert again.token_ids == g.token_ids
     assert g.text == tiny.detokenize(g.token_ids).decode("utf-8", "replace")

@@ -72,7 +72,12 @@ TP_INLINE PairSums pair_pass(const T* x, const float* y, size_t n, double lse_p,
                 xv = load_partial<vf>(x + off, n - off, -kInf);
                 yv = load_partial<vf>(y + off, n - off, -kInf);
             }
-            const vf s = ((yv - xv) - c.hi) - c.lo;
+            // log q - log p = (y - x) - c, with y - x kept exact (TwoSum error term): rows whose
+            // logits differ by a large common offset would otherwise lose s to rounding.
+            const vf d = yv - xv;
+            const vf yr = d + xv;
+            const vf d_err = (yv - yr) - (xv - (yr - d));  // NaN where a logit is -inf: dropped
+            const vf s = ((d - c.hi) + zero_unless(d_err == d_err, d_err)) - c.lo;
             const vf a = (xv - cp.hi) - cp.lo;
             const vf b = (yv - cq.hi) - cq.lo;
             smax = vmax(s, smax);

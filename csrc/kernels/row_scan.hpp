@@ -102,8 +102,8 @@ TP_INLINE RowScan scan_row(const T* x, size_t n, TopKTracker* topk) {
         // confident row.
         auto exps = [&](auto split_ones) TP_LAMBDA {
             for (size_t j = 0; j < nv; ++j) {
-                const vf z = clamp_low(buf[j] - mf, kExpLow);
-                vf e = exp_sum(z);
+                const vf z = clamp_low(buf[j] - mf, kExpFloor);
+                vf e = exp_clamped(z);
                 if (j == nv - 1 && rem) e = zero_unless(first_lanes<vf>(rem), e);
                 if constexpr (decltype(split_ones)::value) {
                     const auto at_max = z == 0.0f;

@@ -9,18 +9,16 @@ namespace {
 
 Level detect() {
 #if TOKPROBE_X86_DISPATCH
+    // The features the AVX2 / AVX-512 instances are compiled for (simd.hpp); libgcc's check also
+    // confirms the OS saves the wider registers.
     __builtin_cpu_init();
-#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 12
-    if (__builtin_cpu_supports("x86-64-v4")) return Level::avx512;
-    if (__builtin_cpu_supports("x86-64-v3")) return Level::avx2;
-#else
-    const bool v3 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-                    __builtin_cpu_supports("bmi") && __builtin_cpu_supports("bmi2") && __builtin_cpu_supports("f16c");
-    if (v3 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-        __builtin_cpu_supports("avx512cd") && __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl"))
-        return Level::avx512;
-    if (v3) return Level::avx2;
-#endif
+    const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+                      __builtin_cpu_supports("bmi") && __builtin_cpu_supports("bmi2") &&
+                      __builtin_cpu_supports("f16c");
+    const bool avx512 = avx2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                        __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl");
+    if (avx512) return Level::avx512;
+    if (avx2) return Level::avx2;
 #endif
     return Level::base;
 }

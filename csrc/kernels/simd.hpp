@@ -66,13 +66,16 @@ const char* level_name(Level l);
 constexpr int kBaseW = 4;  // SSE2 / NEON: 16-byte vectors
 
 #if TOKPROBE_X86_DISPATCH
+// Feature lists rather than arch=x86-64-v3/v4 names, which need GCC 11+. level() checks the same.
+#define TOKPROBE_AVX2_FEATURES "avx2,fma,bmi,bmi2,f16c"
+#define TOKPROBE_AVX512_FEATURES TOKPROBE_AVX2_FEATURES ",avx512f,avx512bw,avx512dq,avx512vl"
 namespace detail {
 template <class F>
-__attribute__((target("arch=x86-64-v4"), noinline)) auto run_avx512(F& f) {
+__attribute__((target(TOKPROBE_AVX512_FEATURES), noinline)) auto run_avx512(F& f) {
     return f(std::integral_constant<int, 16>{});
 }
 template <class F>
-__attribute__((target("arch=x86-64-v3"), noinline)) auto run_avx2(F& f) {
+__attribute__((target(TOKPROBE_AVX2_FEATURES), noinline)) auto run_avx2(F& f) {
     return f(std::integral_constant<int, 8>{});
 }
 }  // namespace detail
@@ -271,28 +274,23 @@ TP_INLINE VF poly5(VF r) {
     return p;
 }
 
-// e^z for z already clamped to >= kExpLow: -inf and tiny inputs give ~1e-38 rather than 0, which
-// vanishes in a sum that also holds the row maximum's e^0 = 1. NaN propagates. Cheapest variant.
-template <class VF>
-TP_INLINE VF exp_sum(VF z_clamped) {
-    const Reduced<VF> q = reduce(z_clamped);
-    return scale2n(q.r * q.r * poly4(q.r) + q.r + 1.0f, q);
-}
-
-// Where the exact-zero variants clamp: with vscalefps any z below this already underflows to 0.
+// Below this every exp underflows to 0; clamping -inf here keeps e^z * z finite (0, not NaN).
 constexpr float kExpFloor = -200.0f;
 
-// e^z, exactly 0 for z < kExpLow and z = -inf; NaN propagates.
+// e^z for z already clamped to >= kExpFloor; exactly 0 below kExpLow (vscalefps underflows on its
+// own, elsewhere a mask does it). NaN propagates.
+template <class VF>
+TP_INLINE VF exp_clamped(VF zc) {
+    const Reduced<VF> q = reduce(zc);
+    const VF er = q.r * q.r * poly4(q.r) + q.r + 1.0f;
+    if constexpr (kScalef<VF>) return scale2n(er, q);
+    else return zero_unless(~(zc < kExpLow), scale2n(er, q));
+}
+
+// e^z for any z <= 88, exactly 0 for z < kExpLow and z = -inf; NaN propagates.
 template <class VF>
 TP_INLINE VF exp_exact(VF z) {
-    if constexpr (kScalef<VF>) {
-        const Reduced<VF> q = reduce(clamp_low(z, kExpFloor));
-        return scale2n(q.r * q.r * poly4(q.r) + q.r + 1.0f, q);
-    } else {
-        const Reduced<VF> q = reduce(z);
-        const VF er = q.r * q.r * poly4(q.r) + q.r + 1.0f;
-        return zero_unless(~(z < kExpLow), scale2n(er, q));
-    }
+    return exp_clamped(clamp_low(z, kExpFloor));
 }
 
 // e^z (z <= 0) plus, where n == 0 (|z| < ln2/2), the accurate remainder e^z - 1 - z = r^2 P(r):
@@ -306,18 +304,13 @@ struct ExpParts {
 
 template <class VF>
 TP_INLINE ExpParts<VF> exp_parts(VF z) {
+    const VF zc = clamp_low(z, kExpFloor);
+    const Reduced<VF> q = reduce(zc);
     ExpParts<VF> o;
-    if constexpr (kScalef<VF>) {
-        const Reduced<VF> q = reduce(clamp_low(z, kExpFloor));
-        o.rem = q.r * q.r * poly5(q.r);
-        o.value = scale2n(o.rem + q.r + 1.0f, q);
-        o.small = q.n == 0.0f;
-    } else {
-        const Reduced<VF> q = reduce(z);
-        o.rem = q.r * q.r * poly5(q.r);
-        o.value = zero_unless(~(z < kExpLow), scale2n(o.rem + q.r + 1.0f, q));
-        o.small = q.n == 0.0f;
-    }
+    o.rem = q.r * q.r * poly5(q.r);
+    o.value = scale2n(o.rem + q.r + 1.0f, q);
+    if constexpr (!kScalef<VF>) o.value = zero_unless(~(zc < kExpLow), o.value);
+    o.small = q.n == 0.0f;
     return o;
 }
 

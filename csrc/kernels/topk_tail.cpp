@@ -77,20 +77,26 @@ void topk_tail_divergence(const int32_t* ref_ids, const float* ref_logprobs, siz
                     else head += p * ((double)l - lq);
                 }
             }
-            const double q_tail = sum_q < 1.0 ? 1.0 - sum_q : 0.0;
+            // Q's smallest tail probability; the tail holds at least (V - K) times it, which keeps
+            // q_tail > 0 where 1 - sum(q_K) rounds to 0.
+            const size_t n_tail = vocab - k;
+            double log_q_min = -inf, q_tail = 0.0;
+            if (n_tail > 0) {
+                const float y_min = min_on_head ? min_outside(y, vocab, sorted.data(), k) : sq.min;
+                log_q_min = (double)y_min - sq.lse;
+                const double floor = (double)n_tail * std::exp(log_q_min);
+                q_tail = sum_q < 1.0 - floor ? 1.0 - sum_q : floor;
+            }
             out.tail_mass_var[r] = q_tail;
             if (!ref_ok) continue;
             const double p_tail = sum_p < 1.0 ? 1.0 - sum_p : 0.0;
             out.tail_mass_ref[r] = p_tail;
 
+            // With no tail tokens (K = V) the tail holds no KL terms: p_tail is then rounding only.
             double tail_lower = 0.0, tail_upper = 0.0;
-            if (p_tail > 0.0) {
+            if (p_tail > 0.0 && n_tail > 0) {
                 tail_lower = q_tail > 0.0 ? p_tail * std::log(p_tail / q_tail) : inf;
-                if (k < vocab) {  // with no tail tokens the tail holds no KL terms at all
-                    const float y_min = min_on_head ? min_outside(y, vocab, sorted.data(), k) : sq.min;
-                    const double log_q_min = (double)y_min - sq.lse;
-                    tail_upper = log_q_min == -inf ? inf : p_tail * (std::log(p_min) - log_q_min);
-                }
+                tail_upper = log_q_min == -inf ? inf : p_tail * (std::log(p_min) - log_q_min);
             }
             double lower = head_inf ? inf : head + tail_lower;
             lower = lower > 0.0 ? lower : 0.0;

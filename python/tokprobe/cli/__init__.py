@@ -28,7 +28,7 @@ app = typer.Typer(
 )
 
 # One module per area; each exposes ``register(app)``.
-COMMAND_MODULES: list[str] = ["models", "coldstart", "codegen", "vocab", "compare"]
+COMMAND_MODULES: list[str] = ["models", "vocab", "coldstart", "compare", "codegen", "study"]
 
 
 def _version_callback(value: bool) -> None:

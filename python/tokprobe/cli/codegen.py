@@ -55,7 +55,7 @@ def register(app: typer.Typer) -> None:
         stop: Optional[List[str]] = typer.Option(
             None, "--stop", help="Stop set name (bigcode (default), codex, none) or sequences (repeatable; '\\n' = newline)."
         ),
-        ks: Optional[str] = typer.Option(None, "--k", help="Comma-separated k values (default: every k <= n, up to 20)."),
+        ks: Optional[str] = typer.Option(None, "--k", help="Comma-separated k values (default: every k <= n)."),
         timeout: float = typer.Option(10.0, "--timeout", help="Wall-clock limit per program, seconds."),
         cpu: Optional[int] = typer.Option(None, "--cpu", min=1, help="CPU-time limit per program, seconds (default: timeout)."),
         memory_mb: int = typer.Option(1024, "--memory-mb", min=64, help="Address-space limit per program, MiB."),

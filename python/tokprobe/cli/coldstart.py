@@ -71,7 +71,10 @@ def _table_view(df, name: str, fmt: str):
         df = df[["model", "token_id", "text", "forms", "languages", "p", "rank"]]
     elif name == "shifts":
         df = df[["model", "rank", "token_id", "text", "class", "p_ref", "p_var", "delta_p"]]
-    if "model" in df.columns and df["model"].nunique() == 1 and name != "summary":
+    elif name == "pairwise":
+        df = df[["model", "same_vocab", "kl", "kl_reverse", "js", "top1_agree", "top10_overlap",
+                 "spearman_keywords", "d_pkp", "d_stp", "d_nlp"]]  # fmt: skip
+    if "model" in df.columns and df["model"].nunique() == 1 and name not in ("summary", "pairwise"):
         df = df.drop(columns=["model"])
     if "context" in df.columns and df["context"].nunique() == 1 and name == "summary":
         df = df.drop(columns=["context"])  # shown in the title instead
@@ -88,7 +91,7 @@ def _ladder_models(source: str | None, show_progress: bool = True) -> dict[str, 
     from .. import models
 
     if show_progress:
-        with progress_bar("ladder", unit="files") as update:
+        with progress_bar("quant ladder") as update:
             paths = models.ladder(source, progress=update)
     else:
         paths = models.ladder(source)

@@ -62,10 +62,17 @@ def pass_at_k_array(n: Sequence[int] | np.ndarray, c: Sequence[int] | np.ndarray
 
 
 def default_ks(n: int) -> list[int]:
-    """Every k <= n (k = 1..n); for large n the conventional 1, 10, 100 and n."""
-    if n <= 20:
-        return list(range(1, n + 1))
-    return sorted({k for k in (1, 2, 5, 10, 20, 50, 100, n) if k <= n})
+    """Every k <= n."""
+    return list(range(1, int(n) + 1))
+
+
+def plot_ks(ks: Sequence[int]) -> list[int]:
+    """At most ~10 bars: every k when there are few, else 1, 2, 5, 10, 20, 50, ... and the largest."""
+    ks = sorted(set(int(k) for k in ks))
+    if len(ks) <= 10:
+        return ks
+    marks = {m * 10**e for e in range(6) for m in (1, 2, 5)}
+    return sorted({k for k in ks if k in marks} | {ks[-1]})
 
 
 def estimate(counts: pd.DataFrame, ks: Iterable[int] | None = None) -> pd.DataFrame:

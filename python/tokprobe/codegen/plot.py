@@ -21,9 +21,11 @@ def plot_pass_at_k(
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    ks = sorted({int(k) for t in tables.values() for k in t["k"]})
+    from .passk import plot_ks
+
+    ks = plot_ks([int(k) for t in tables.values() for k in t["k"]])
     names = list(tables)
-    fig = Figure(figsize=(max(4.0, 1.2 + 0.9 * len(ks) * max(1, len(names)) * 0.6), 3.6), dpi=120)
+    fig = Figure(figsize=(max(5.5, 1.5 + 0.55 * len(ks) * max(1, len(names))), 3.8), dpi=120)
     FigureCanvasAgg(fig)
     ax = fig.add_subplot(1, 1, 1)
     width = 0.8 / max(1, len(names))
@@ -41,7 +43,7 @@ def plot_pass_at_k(
     ax.set_ylim(0, 1.05)
     ax.set_ylabel("pass@k (mean over problems)")
     n_problems = max(int(t["n_problems"].max()) for t in tables.values()) if tables else 0
-    ax.set_title(f"{title} ({n_problems} problems)", fontsize=10)
+    ax.set_title(f"{title}\n({n_problems} problems)", fontsize=9)
     if len(names) > 1:
         ax.legend(fontsize=8)
     ax.grid(axis="y", alpha=0.3)

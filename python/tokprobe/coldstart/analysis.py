@@ -172,6 +172,8 @@ def coldstart(
     n_shifts: int = 20,
     n_ctx: int | None = None,
     nlp_capitalized: bool = True,
+    out_dir: str | os.PathLike | None = None,
+    out_format: str = "csv",
 ) -> ColdStartResult:
     """Cold-start distributions of one or several models, with PKP, KAP, STP, NLP and more.
 
@@ -206,6 +208,9 @@ def coldstart(
       with the same vocabulary digest; others get NaN and ``same_vocab = False``).
     * ``top_k`` tokens per model; ``n_shifts`` largest |Δp| tokens per variant.
 
+    With ``out_dir``, every table (``out_format``: csv, json or parquet), ``provenance.json`` and
+    the two PNG plots are written there, each file atomically (see :meth:`ColdStartResult.write`).
+
     Returns a :class:`ColdStartResult`.
     """
     spec = parse_context(context)
@@ -213,6 +218,8 @@ def coldstart(
         raise InputError(f"top_k must be a positive integer, not {top_k!r}")
     if not isinstance(n_shifts, (int, np.integer)) or n_shifts < 0:
         raise InputError(f"n_shifts must be a non-negative integer, not {n_shifts!r}")
+    if out_dir is not None and str(out_format).lower() not in ("csv", "json", "parquet"):
+        raise InputError(f"unknown table format {out_format!r}; use csv, json or parquet")
     forms = check_forms(keyword_forms)
     kw_lists, kw_source = load_keyword_lists(keywords, languages)
     control, control_source = load_control_words(control_words)
@@ -265,7 +272,7 @@ def coldstart(
     for r, lab in zip(runs, labels):
         r.label = lab
     ref_index = _reference_index(reference, labels)
-    return _assemble(
+    result = _assemble(
         runs,
         ref_index,
         spec=spec,
@@ -279,6 +286,9 @@ def coldstart(
         threads=threads,
         timings=timings,
     )
+    if out_dir is not None:
+        result.write(out_dir, fmt=out_format)
+    return result
 
 
 def _reference_index(reference: int | str, labels: list[str]) -> int:
@@ -510,7 +520,7 @@ def _assemble(runs: list[ModelRun], ref_index: int, **s: Any) -> ColdStartResult
         "reference": ref.label,
         "threads": s["threads"],
         "core_threads": core.get_threads(),
-        "seed": 0,
+        "seed": sorted({r.info.get("seed") for r in runs if r.info.get("seed") is not None}) or None,
         "timings": s["timings"],
     }
     models_prov = {

@@ -17,7 +17,7 @@ def _figure(width: float, height: float):
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(width, height), dpi=110)
+    fig = Figure(figsize=(width, height), dpi=110, layout="constrained")
     FigureCanvasAgg(fig)
     return fig
 
@@ -68,9 +68,11 @@ def plot_shifts(shifts: pd.DataFrame, path: str | os.PathLike, per_model: int = 
     """Horizontal bars of the largest Δp (variant - reference) per variant model."""
     models = list(dict.fromkeys(str(m) for m in shifts["model"]))
     n = max(1, len(models))
-    cols = min(n, 4)
+    from matplotlib.ticker import MaxNLocator
+
+    cols = min(n, 3)
     rows = int(np.ceil(n / cols))
-    fig = _figure(3.6 * cols, 0.32 * per_model * rows + 1.2 * rows)
+    fig = _figure(4.6 * cols, 0.32 * per_model * rows + 1.2 * rows)
     axes = np.atleast_1d(fig.subplots(rows, cols, squeeze=False)).ravel()
     ref = str(shifts["reference"].iloc[0]) if len(shifts) else ""
     for ax, model in zip(axes, models):
@@ -83,6 +85,7 @@ def plot_shifts(shifts: pd.DataFrame, path: str | os.PathLike, per_model: int = 
         ax.axvline(0, color="black", lw=0.6)
         ax.set_title(model, fontsize=8)
         ax.tick_params(axis="x", labelsize=7)
+        ax.xaxis.set_major_locator(MaxNLocator(4))
     for ax in axes[len(models):]:
         ax.set_visible(False)
     fig.suptitle(f"Largest cold-start probability shifts vs {ref} (Δp)", fontsize=10)

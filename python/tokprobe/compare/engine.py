@@ -44,7 +44,7 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Callable, Iterator
 
 import numpy as np
 
@@ -52,7 +52,6 @@ from .. import io
 from .._version import __version__
 from ..errors import InputError, VocabMismatchError
 from ..provenance import Provenance, llama_cpp_version
-from . import stats as _stats
 from .store import ChunkStore
 from .stream import TokenStream, build_stream
 from .windows import Window, check_scheme, plan_windows
@@ -653,16 +652,6 @@ def self_floor(model: Any, ids: np.ndarray, settings: Settings) -> dict[str, Any
 
 
 @dataclass
-class _Loaded:
-    """Per-token arrays of one compared model, gathered from its store."""
-
-    label: str
-    arrays: dict[str, np.ndarray]
-    entry: _Entry
-    store_path: Path
-
-
-@dataclass
 class RunState:
     settings: Settings
     reference: _Entry
@@ -680,17 +669,6 @@ class RunState:
 def _gather(store: ChunkStore, n_windows: int) -> dict[str, np.ndarray]:
     parts = [store.read_window(w) for w in range(n_windows)]
     return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
-
-
-def _gather_keys(store: ChunkStore, n_windows: int, keys: Sequence[str]) -> dict[str, np.ndarray]:
-    out: dict[str, list[np.ndarray]] = {k: [] for k in keys}
-    for w in range(n_windows):
-        for part in range(store.n_parts(w)):
-            p = store.part_path(w, part)
-            with np.load(p, allow_pickle=False) as z:
-                for k in keys:
-                    out[k].append(z[k])
-    return {k: np.concatenate(v) for k, v in out.items()}
 
 
 def _load_corpus(corpus: Any, language: str | None):

@@ -402,19 +402,21 @@ class Model:
     def tokenize(self, text: str | bytes, *, add_bos: bool | None = None, special: bool = False) -> np.ndarray:
         return self.vocab.tokenize(text, add_bos=add_bos, special=special)
 
-    def detokenize(self, ids: Any, *, special: bool = False) -> bytes:
-        return self.vocab.detokenize(ids, special=special)
+    def detokenize(self, ids: Any, *, special: bool = False, clean_spaces: bool = False) -> bytes:
+        return self.vocab.detokenize(ids, special=special, clean_spaces=clean_spaces)
 
     # -- evaluation -----------------------------------------------------------------------------------
     def evaluate(self, ids: Any, *, n_ctx: int | None = None, batch: int | None = None, scheme: str = "llama",
-                 stride: int | None = None, progress: Callable[[int, int], None] | None = None
-                 ) -> Iterator[EvalBatch]:
+                 stride: int | None = None, progress: Callable[[int, int], None] | None = None,
+                 start_window: int = 0) -> Iterator[EvalBatch]:
         """Stream the logits of every scored position of ``ids`` (see :func:`plan_windows`).
 
         ``n_ctx``: window length (default: the model's); ``batch``: tokens per ``llama_decode``
         (default: ``min(n_batch, n_ctx)``, and ``n_ctx // 2`` for scheme 'llama' when that fits,
         so the unscored first half of a chunk costs no output rows). The context grows if a larger
-        one is asked for. Arguments are checked before the first batch is produced.
+        one is asked for. ``start_window`` skips the windows before it (windows are independent:
+        each starts from an empty KV cache), for resuming. Arguments are checked before the first
+        batch is produced.
 
         Reproducibility: the same ids, windows and ``batch`` give bit-identical logits. A different
         ``batch`` can change some logits slightly: llama.cpp's CPU matmul kernels depend on the number
@@ -438,6 +440,9 @@ class Model:
             raise InputError(f"batch must be at least 1, got {batch}")
         batch = min(batch, n_ctx)
         windows = plan_windows(len(arr), n_ctx, scheme=scheme, stride=stride, add_bos=self.vocab.add_bos)
+        if not 0 <= int(start_window) <= len(windows):
+            raise InputError(f"start_window must be in [0, {len(windows)}], got {start_window}")
+        windows = windows[int(start_window):]
         self._ensure_context(n_ctx, batch)
         return self._evaluate(arr, windows, batch, progress)
 
@@ -484,23 +489,35 @@ class Model:
                 if progress is not None:
                     progress(done, total)
 
-    def _prefill(self, ids: np.ndarray) -> int:
-        """Decode ``ids`` into a cleared KV cache (sequence 0) in batches; the last batch outputs all
-        its rows (as the evaluator does, so the last row equals the evaluator's). Returns its size."""
+    def _prefill(self, ids: np.ndarray, *, all_rows: bool) -> int:
+        """Decode ``ids`` into a cleared KV cache (sequence 0) in batches. The last batch outputs all
+        its rows (``all_rows``: as the evaluator does, so its last row equals the evaluator's) or only
+        its last row (cheaper: one row of the output layer). Returns the number of output rows."""
         tok, pos, flags, arange = self._tok, self._pos, self._flags, self._arange
         cap = self._batch_cap
         n = len(ids)
-        nb = 0
+        n_out = 0
         for k in range(0, n, cap):
             nb = min(cap, n - k)
             tok[:nb] = ids[k:k + nb]
             pos[:nb] = arange[:nb] + k
-            flags[:nb] = 1 if k + nb == n else 0
+            flags[:nb] = 0
+            if k + nb == n:
+                if all_rows:
+                    flags[:nb] = 1
+                    n_out = nb
+                else:
+                    flags[nb - 1] = 1
+                    n_out = 1
             self._decode(nb)
-        return nb
+        return n_out
 
     def logits_after(self, context_ids: Any) -> np.ndarray:
-        """float32[V] (a copy): the next-token logits after ``context_ids`` in a fresh context (cold start)."""
+        """float32[V] (a copy): the next-token logits after ``context_ids`` in a fresh context (cold start).
+
+        Decoded like the evaluator (all rows of the last batch output), so the result equals the
+        evaluator's row for the same tokens and batching; this costs one output-layer row per context
+        token: for many contexts use :meth:`logits_for_contexts`."""
         arr = as_token_array(context_ids, self.n_vocab, "context ids")
         if arr.size == 0:
             raise EmptyInputError("logits_after needs at least one context token (e.g. BOS)")
@@ -508,7 +525,7 @@ class Model:
         self._claim()
         self._reset_seq_ids()
         self._clear_memory()
-        nb = self._prefill(arr)
+        nb = self._prefill(arr, all_rows=True)
         out = self._logits_view(nb)[nb - 1].copy()
         self._claim()
         return out
@@ -534,7 +551,9 @@ class Model:
 
     def logits_for_contexts(self, contexts: Sequence[Any]) -> np.ndarray:
         """float32[n, V]: next-token logits after each context, decoded as separate sequences packed
-        into as few ``llama_decode`` calls as fit (one, when they fit in a batch)."""
+        into as few ``llama_decode`` calls as fit (one, when they fit in a batch), with one output
+        row per context. Equal to :meth:`logits_after` up to llama.cpp's kernel rounding (different
+        row counts and KV layout), not bit for bit."""
         arrs = [as_token_array(c, self.n_vocab, f"context {i}") for i, c in enumerate(contexts)]
         for i, a in enumerate(arrs):
             if a.size == 0:
@@ -551,7 +570,7 @@ class Model:
             if arrs[i].size > cap:  # a context longer than a batch: decode it on its own
                 self._reset_seq_ids()
                 self._clear_memory()
-                nb = self._prefill(arrs[i])
+                nb = self._prefill(arrs[i], all_rows=False)
                 out[i] = self._logits_view(nb)[nb - 1]
                 i += 1
                 continue
@@ -563,19 +582,18 @@ class Model:
                 group.append(arrs[i + len(group)])
             self._clear_memory()
             r = 0
-            last = []
             for s, a in enumerate(group):
                 m = a.size
                 self._tok[r:r + m] = a
                 self._pos[r:r + m] = self._arange[:m]
+                self._flags[r:r + m] = 0
+                self._flags[r + m - 1] = 1  # one output row per sequence, in order
                 for j in range(r, r + m):
                     b.seq_id[j][0] = s
                 r += m
-                last.append(r - 1)
-            self._flags[:r] = 1  # all rows, as the evaluator does (row-count independent kernels)
             self._seq_dirty = True
             self._decode(r)
-            out[i:i + len(group)] = self._logits_view(r)[last]
+            out[i:i + len(group)] = self._logits_view(len(group))
             i += len(group)
         self._reset_seq_ids()
         self._claim()
@@ -619,7 +637,7 @@ class Model:
         self._claim()
         self._reset_seq_ids()
         self._clear_memory()
-        self._prefill(ids)
+        self._prefill(ids, all_rows=False)  # one output row: the prompt's last
         chain = self._make_sampler(temperature, top_p, seed)
         out_ids: list[int] = []
         out_bytes = bytearray()

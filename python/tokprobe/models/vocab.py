@@ -172,12 +172,7 @@ class Vocab:
         self._h.check()
         if not 0 <= int(token) < self.n_vocab:
             raise InputError(f"token id {token} is outside the vocabulary [0, {self.n_vocab})")
-        lib, v = self._h.lib, self._h.vocab
-        n = lib.llama_token_to_piece(v, int(token), self._buf, len(self._buf), 0, special)
-        if n < 0:
-            self._buf = ctypes.create_string_buffer(-n + 16)
-            n = lib.llama_token_to_piece(v, int(token), self._buf, len(self._buf), 0, special)
-        return self._buf.raw[:n]
+        return self._piece(int(token), special)
 
     def tokenize(self, text: str | bytes, *, add_bos: bool | None = None, special: bool = False) -> np.ndarray:
         """Token ids (int32) of ``text``.
@@ -214,13 +209,17 @@ class Vocab:
             ids = np.concatenate([np.array([self.bos_id], dtype=np.int32), ids])
         return ids
 
-    def detokenize(self, ids: Iterable[int] | np.ndarray, *, special: bool = False) -> bytes:
+    def detokenize(self, ids: Iterable[int] | np.ndarray, *, special: bool = False,
+                   clean_spaces: bool = False) -> bytes:
         """Bytes of the text of ``ids`` (inverse of :meth:`tokenize`).
 
-        A leading BOS is dropped when the vocabulary adds one; ``special``: render control tokens
+        The concatenation of the tokens' bytes (``llama_token_to_piece``): a leading BOS is dropped
+        when the vocabulary adds one, and for vocabularies with a space prefix (SentencePiece) the
+        first token's leading space is removed, as llama.cpp does. ``special``: render control tokens
         as their text (otherwise they contribute nothing). Round trips are byte-exact for byte-level
-        BPE and byte-fallback SPM vocabularies; tokenizers that normalise text (WordPiece, some
-        Unigram models, vocabularies with clean-up of spaces) may not round-trip.
+        BPE and byte-fallback SPM vocabularies; normalising tokenizers (WordPiece, some Unigram models)
+        may not round-trip. ``clean_spaces=True`` uses ``llama_detokenize`` instead, with llama.cpp's
+        clean-up of spaces before punctuation for the vocabularies that ask for it (lossy).
         """
         self._h.check()
         arr = as_token_array(ids if not isinstance(ids, (list, tuple)) else np.array(ids, dtype=np.int64),
@@ -229,6 +228,45 @@ class Vocab:
             arr = arr[1:]
         if arr.size == 0:
             return b""
+        if clean_spaces:
+            return self._llama_detokenize(arr, special)
+        cache = self._piece_cache[bool(special)]
+        parts = []
+        first = int(arr[0])
+        parts.append(self._piece(first, special, lstrip=1) if self.add_space_prefix else self._cached(first, special))
+        for t in arr[1:].tolist():
+            b = cache.get(t)
+            if b is None:
+                b = self._cached(t, special)
+            parts.append(b)
+        return b"".join(parts)
+
+    @cached_property
+    def add_space_prefix(self) -> bool:
+        """Whether tokenization prefixes a space (SentencePiece style); from the GGUF, llama.cpp's default."""
+        v = self._header.kv.get("tokenizer.ggml.add_space_prefix") if self._header is not None else None
+        return bool(v) if v is not None else self.type == "spm"
+
+    @cached_property
+    def _piece_cache(self) -> tuple[dict[int, bytes], dict[int, bytes]]:
+        return ({}, {})
+
+    def _cached(self, token: int, special: bool) -> bytes:
+        cache = self._piece_cache[bool(special)]
+        b = cache.get(token)
+        if b is None:
+            b = cache[token] = self._piece(token, special)
+        return b
+
+    def _piece(self, token: int, special: bool, lstrip: int = 0) -> bytes:
+        lib, v = self._h.lib, self._h.vocab
+        n = lib.llama_token_to_piece(v, int(token), self._buf, len(self._buf), lstrip, special)
+        if n < 0:
+            self._buf = ctypes.create_string_buffer(-n + 16)
+            n = lib.llama_token_to_piece(v, int(token), self._buf, len(self._buf), lstrip, special)
+        return self._buf.raw[:n]
+
+    def _llama_detokenize(self, arr: np.ndarray, special: bool) -> bytes:
         lib, v = self._h.lib, self._h.vocab
         cap = max(64, arr.size * 8)
         buf = ctypes.create_string_buffer(cap)

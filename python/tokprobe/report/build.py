@@ -1,0 +1,146 @@
+"""Assemble a study report from the files a study run wrote (no model is loaded here)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from .. import io
+from ..errors import FileFormatError
+from . import guidelines as G
+from . import plots as P
+from .document import Document, Section
+
+
+def _read(path: Path) -> pd.DataFrame | None:
+    return io.read_frame(path) if path.is_file() else None
+
+
+def display_name(model: str) -> str:
+    """A GGUF path shows as its file stem; model names stay as they are."""
+    return Path(model).stem if str(model).endswith(".gguf") else str(model)
+
+
+def _groups(step: Path) -> list[Path]:
+    return sorted((p for p in step.glob("group*") if p.is_dir()), key=lambda p: int(p.name[5:] or 0))
+
+
+def build_document(run_dir: str | Path) -> Document:
+    run = Path(run_dir)
+    if not (run / "steps" / "models" / "models.csv").is_file():
+        raise FileFormatError(f"{run}: not a study run directory (no steps/models/models.csv)")
+    config = io.read_json(run / "config.json") if (run / "config.json").is_file() else {}
+    meta = io.read_json(run / "run.json") if (run / "run.json").is_file() else {}
+    models = io.read_frame(run / "steps" / "models" / "models.csv")
+    figs = run / "figures"
+    doc = Document(
+        title=f"tokprobe study: {config.get('name', run.name)}",
+        subtitle=(f"tokprobe {meta.get('provenance', {}).get('tokprobe_version', '?')}, llama-cpp-python "
+                  f"{meta.get('provenance', {}).get('llama_cpp_python_version', '?')}, threads "
+                  f"{meta.get('threads', '?')}, seed {meta.get('seed', '?')}, config: {config.get('source', '?')}"),
+    )
+    guide = doc.add(Section("Guidelines", text=["Derived from the measurements below; each states its numbers."]))
+
+    # --- models
+    m = models[["model", "technique", "role", "file_type", "bits_per_weight", "file_size", "n_params", "sha256"]].copy()
+    m["file_size"] = (m["file_size"] / 2**20).round(1)
+    m = m.rename(columns={"file_size": "MiB"})
+    m["sha256"] = m["sha256"].str.slice(0, 12)
+    m["model"] = m["model"].map(display_name)
+    doc.add(Section("Models", tables=[("", m)]))
+
+    passk = _read(run / "steps" / "codegen" / "pass_at_k.csv")
+    p1 = passk[passk["k"] == 1].reset_index(drop=True) if passk is not None else None
+
+    # --- compare
+    comp_dir = run / "steps" / "compare"
+    for i, g in enumerate(_groups(comp_dir)):
+        summary = _read(g / "summary.csv")
+        if summary is None or not len(summary):
+            continue
+        sec = doc.add(Section(f"Divergence on code ({_group_name(config, i)})"))
+        ref = str(summary["reference"].iloc[0])
+        cols = [c for c in ["variant", "n_tokens", "ppl_ref", "ppl_var", "ln_ppl_ratio", "kl_mean", "kl_err",
+                            "kl_median", "kl_p99", "kl_max", "kl_reverse_mean", "js_mean", "dp_mean", "dp_rms",
+                            "same_top1", "top5_agreement", "top10_agreement", "bpb_var", "nll_corr", "self_kl_max"]
+                if c in summary.columns]
+        sec.tables.append(("llama.cpp's statistics and more, per variant (KL in nats/token)", summary[cols]))
+        size = models.drop_duplicates("model").set_index("model")
+        names = io.read_json(g / "models.json") if (g / "models.json").is_file() else {}
+        v = summary.assign(model=names.get("variants", list(summary["variant"])), label=summary["variant"])
+        ref = names.get("reference", ref)
+        v["file_size"] = v["model"].map(size["file_size"])
+        v["bits_per_weight"] = v["model"].map(size["bits_per_weight"])
+        if v["bits_per_weight"].notna().any():
+            sec.images.append(("Bits per weight vs mean KL, with the Pareto front",
+                               P.plot_size_vs_kl(v, figs / f"size_vs_kl_{i}.png")))
+            guide.bullets += G.size_guidelines(v.dropna(subset=["file_size"]), p1, ref)
+        by_class = _read(g / "breakdown-class.csv")
+        if by_class is not None and len(by_class):
+            sec.images.append(("Mean KL by class of the target token", P.plot_grouped_bars(
+                by_class, "class", "kl_mean", "variant", figs / f"kl_by_class_{i}.png",
+                "KL by token class", "mean KL (nats/token)", log=True)))
+            sec.tables.append(("By class of the target token", by_class))
+            guide.bullets += G.class_guidelines(by_class)
+        by_lang = _read(g / "breakdown-language.csv")
+        if by_lang is not None and len(by_lang):
+            sec.images.append(("Mean KL by language", P.plot_grouped_bars(
+                by_lang, "language", "kl_mean", "variant", figs / f"kl_by_language_{i}.png",
+                "KL by language", "mean KL (nats/token)", log=True)))
+            sec.tables.append(("By language", by_lang))
+        by_ent = _read(g / "breakdown-entropy.csv")
+        if by_ent is not None and len(by_ent):
+            sec.tables.append(("By reference entropy (nats)", by_ent))
+
+    # --- cold start
+    cs_dir = run / "steps" / "coldstart"
+    for i, g in enumerate(_groups(cs_dir)):
+        summary = _read(g / "summary.parquet")
+        if summary is None:
+            continue
+        sec = doc.add(Section(f"Cold start ({_group_name(config, i)})"))
+        cols = [c for c in ["model", "context", "pkp", "kap", "stp", "nlp", "indent", "entropy", "kl_to_ref",
+                            "kl_from_ref", "js_to_ref", "spearman_keywords", "top1_text"] if c in summary.columns]
+        summary = summary.assign(model=summary["model"].map(display_name))
+        sec.tables.append(("PKP / KAP / STP / NLP per model", summary[cols]))
+        for png, cap in (("coldstart_metrics.png", "PKP, STP and NLP per model"),
+                         ("coldstart_shifts.png", "Largest top-token shifts against the reference")):
+            if (g / png).is_file():
+                sec.images.append((cap, g / png))
+        guide.bullets += G.coldstart_guidelines(summary)
+
+    # --- vocab
+    vdir = run / "steps" / "vocab"
+    cov = _read(vdir / "coverage_table.csv")
+    if cov is not None:
+        sec = doc.add(Section("Vocabulary: keyword coverage"))
+        if (vdir / "coverage.png").is_file():
+            sec.images.append(("Keyword coverage (languages x tokenizers)", vdir / "coverage.png"))
+        sec.tables.append(("Share of keywords that are one token, per form", cov))
+        comp = _read(vdir / "composition.parquet")
+        if comp is not None:
+            sec.tables.append(("Vocabulary composition by token class", comp))
+
+    # --- codegen
+    if passk is not None and len(passk):
+        sec = doc.add(Section("Code generation: HumanEval"))
+        shown = p1.assign(model=p1["model"].map(display_name))
+        sec.images.append(("pass@1 per model", P.plot_pass_at_1(shown, figs / "pass_at_1.png")))
+        sec.tables.append(("pass@k", passk.assign(model=passk["model"].map(display_name))))
+
+    # --- timings
+    steps = pd.DataFrame(meta.get("steps", []))
+    if len(steps):
+        steps["seconds"] = steps["seconds"].round(1)
+        doc.add(Section("Run", text=[f"Total {meta.get('total_seconds', 0):.0f} s on {meta.get('platform', '?')}; "
+                                     "skipped steps were up to date from an earlier run."],
+                        tables=[("Time of each step", steps)]))
+    if not guide.bullets:
+        guide.text.append("No analysis produced numbers to derive guidelines from.")
+    return doc
+
+
+def _group_name(config: dict, i: int) -> str:
+    groups = config.get("groups") or []
+    return groups[i].get("name", f"group {i}") if i < len(groups) else f"group {i}"

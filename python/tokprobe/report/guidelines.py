@@ -1,0 +1,79 @@
+"""Guidelines derived from a study's measurements, each stated with its numbers."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+
+from .plots import wilson
+
+KL_THRESHOLDS = (0.01, 0.05, 0.1)  # nats/token: near-lossless, small, noticeable
+
+
+def size_guidelines(variants: pd.DataFrame, passk: pd.DataFrame | None, reference: str) -> list[str]:
+    """``variants``: model, label, file_size, bits_per_weight, kl_mean, kl_err (one group)."""
+    out: list[str] = []
+    d = variants.sort_values("file_size")
+    ref_ci = None
+    if passk is not None and len(passk):
+        r = passk[passk["model"] == reference]
+        if len(r):
+            ref_ci = wilson(int(r["n_passed"].iloc[0]), int(r["n_problems"].iloc[0]))
+    for thr in KL_THRESHOLDS:
+        ok = d[d["kl_mean"] < thr]
+        if ref_ci is not None:
+            ok = ok.merge(passk[["model", "pass_at_k"]], on="model", how="left")
+            ok = ok[(ok["pass_at_k"] >= ref_ci[0] - 1e-12) | ok["pass_at_k"].isna()]
+        if len(ok):
+            best = ok.iloc[0]
+            text = (f"Smallest variant with mean KL < {thr:g} nats/token: `{best['label']}` "
+                    f"({best['file_size'] / 2**20:.0f} MiB, {best['bits_per_weight']:.2f} bits/weight, "
+                    f"KL {best['kl_mean']:.4g} ± {best['kl_err']:.2g})")
+            if ref_ci is not None and not pd.isna(best.get("pass_at_k", math.nan)):
+                text += (f", pass@1 {best['pass_at_k']:.3f} within the reference's 95% interval "
+                         f"[{ref_ci[0]:.3f}, {ref_ci[1]:.3f}]")
+            out.append(text + ".")
+        else:
+            out.append(f"No variant stays under mean KL {thr:g} nats/token"
+                       + (" with pass@1 inside the reference's interval." if ref_ci is not None else "."))
+    return out
+
+
+def class_guidelines(by_class: pd.DataFrame) -> list[str]:
+    """Which source classes degrade first: KL per class relative to the variant's overall mean."""
+    if by_class is None or not len(by_class):
+        return []
+    d = by_class.copy()
+    totals = d.groupby("variant").apply(lambda g: (g["kl_mean"] * g["n_tokens"]).sum() / g["n_tokens"].sum(),
+                                        include_groups=False)
+    d["ratio"] = d["kl_mean"] / d["variant"].map(totals)
+    rank = d.groupby("class")["ratio"].mean().sort_values(ascending=False)
+    order = ", ".join(f"`{c}` ({r:.2f}x)" for c, r in rank.items())
+    out = [f"Token classes by KL relative to each variant's mean (averaged over variants), most fragile first: "
+           f"{order}."]
+    worst = d.loc[d.groupby("variant")["kl_mean"].idxmax()]
+    out.append("Class with the highest mean KL per variant: "
+               + "; ".join(f"`{r['variant']}`: {r['class']} ({r['kl_mean']:.4f})" for _, r in worst.iterrows())
+               + ".")
+    return out
+
+
+def coldstart_guidelines(summary: pd.DataFrame) -> list[str]:
+    """Flag cold-start shifts of the kind the paper reports (STP jump, PKP collapse at low bits)."""
+    if summary is None or len(summary) < 2:
+        return []
+    ref = summary.iloc[0]
+    out = []
+    for r in summary.iloc[1:].itertuples():
+        notes = []
+        if ref["stp"] > 0 and r.stp / ref["stp"] >= 1.5:
+            notes.append(f"STP {ref['stp']:.3f} → {r.stp:.3f} ({r.stp / ref['stp']:.1f}x)")
+        if ref["pkp"] > 0 and r.pkp / ref["pkp"] <= 0.67:
+            notes.append(f"PKP {ref['pkp']:.3f} → {r.pkp:.3f} ({r.pkp / ref['pkp']:.2f}x)")
+        if notes:
+            out.append(f"`{r.model}` moves cold-start mass: " + ", ".join(notes) + ".")
+    if not out:
+        out.append(f"Cold start: every variant keeps PKP and STP within the band of the reference "
+                   f"(`{ref['model']}`: PKP {ref['pkp']:.3f}, STP {ref['stp']:.3f}).")
+    return out

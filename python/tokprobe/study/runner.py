@@ -1,0 +1,291 @@
+"""Run a study: build the models it names, run every analysis as a resumable step, write a report.
+
+Steps, in order (each in ``<run>/steps/<name>/``, skipped when its inputs are unchanged):
+
+``models``      resolve every model (building quant ladders with ``tokprobe.models.ladder``), and
+                record path, sha256, size, bits per weight and file type;
+``vocab``       vocabulary analysis of the study's tokenizers (+ fetched vocab-only ones);
+``coldstart``   cold-start distributions, one table set per group;
+``compare``     reference vs variants over the corpus, one result set per group;
+``codegen``     HumanEval pass@k per model;
+then the report (always re-rendered; cheap).
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import pandas as pd
+
+from .. import io
+from ..errors import InputError
+from ..provenance import Provenance, available_cores
+from .config import StudyConfig
+from .steps import StepRecord, run_step
+
+Log = Callable[[str], None]
+ProgressFactory = Callable[[str, str], Any]  # (description, unit) -> context manager yielding update()
+
+STEPS = ("models", "vocab", "coldstart", "compare", "codegen")
+
+
+@dataclass
+class StudyResult:
+    run_dir: Path
+    config: StudyConfig
+    steps: list[StepRecord] = field(default_factory=list)
+    report_html: Path | None = None
+    report_md: Path | None = None
+
+    def timings(self) -> pd.DataFrame:
+        return pd.DataFrame(
+            [{"step": s.name, "seconds": round(s.seconds, 2), "skipped": s.skipped, "key": s.key} for s in self.steps]
+        )
+
+
+class _NullProgress:
+    def __enter__(self) -> Callable[[int, int], None]:
+        return lambda done, total: None
+
+    def __exit__(self, *exc: Any) -> None:
+        return None
+
+
+def _null_factory(description: str, unit: str = "") -> Any:
+    return _NullProgress()
+
+
+def _slug(name: str) -> str:
+    keep = [c if c.isalnum() or c in "-_." else "-" for c in name]
+    return "".join(keep).strip("-") or "x"
+
+
+def run_study(
+    config: StudyConfig,
+    run_dir: str | os.PathLike,
+    *,
+    steps: tuple[str, ...] = STEPS,
+    log: Log | None = None,
+    progress: ProgressFactory | None = None,
+) -> StudyResult:
+    """Run ``config`` into ``run_dir`` (created; re-runs skip finished steps) and render the report."""
+    for s in steps:
+        if s not in STEPS:
+            raise InputError(f"unknown study step {s!r}; steps are {', '.join(STEPS)}")
+    run = Path(run_dir)
+    run.mkdir(parents=True, exist_ok=True)
+    log = log or (lambda msg: None)
+    progress = progress or _null_factory
+    threads = config.threads or available_cores()
+    io.write_json(run / "config.json", config.to_dict())
+    result = StudyResult(run, config)
+    t_start = time.perf_counter()
+
+    models_step = run_step(run, "models", _models_inputs(config), lambda d: _step_models(config, d, threads, progress),
+                           log=log)
+    result.steps.append(models_step)
+    table = io.read_frame(models_step.directory / "models.csv")
+    sha = dict(zip(table["model"], table["sha256"]))
+    paths = dict(zip(table["model"], table["path"]))
+
+    if "vocab" in steps and config.vocab.enabled:
+        from ..vocab import list_vocabs
+
+        fetched = [v["name"] for v in _fetched_vocabs(list_vocabs)] if config.vocab.include_fetched else []
+        inputs = {"tokenizers": _vocab_tokenizers(config, sha), "extra": config.vocab.tokenizers, "fetched": fetched,
+                  "corpus": _corpus_digest(config)}
+        result.steps.append(run_step(run, "vocab", inputs,
+                                     lambda d: _step_vocab(config, d, paths, sha, fetched, progress), log=log))
+    if "coldstart" in steps and config.coldstart.enabled:
+        inputs = {"groups": [[sha[m] for m in g.models] for g in config.groups],
+                  "settings": config.coldstart.__dict__, "threads": threads, "seed": config.seed}
+        result.steps.append(run_step(run, "coldstart", inputs,
+                                     lambda d: _step_coldstart(config, d, paths, threads, progress), log=log))
+    if "compare" in steps and config.compare.enabled:
+        inputs = {"groups": [[sha[m] for m in g.models] for g in config.groups],
+                  "settings": config.compare.__dict__, "corpus": _corpus_digest(config), "threads": threads}
+        result.steps.append(run_step(run, "compare", inputs,
+                                     lambda d: _step_compare(config, d, paths, threads, progress, log), log=log))
+    if "codegen" in steps and config.codegen.enabled:
+        models = _codegen_models(config)
+        inputs = {"models": [sha[m] for m in models], "settings": config.codegen.__dict__, "seed": config.seed}
+        result.steps.append(run_step(run, "codegen", inputs,
+                                     lambda d: _step_codegen(config, d, models, paths, threads, progress, log),
+                                     log=log))
+
+    io.write_json(run / "run.json", {
+        "config_source": config.source,
+        "threads": threads,
+        "seed": config.seed,
+        "steps": [{"step": s.name, "key": s.key, "seconds": s.seconds, "skipped": s.skipped} for s in result.steps],
+        "total_seconds": time.perf_counter() - t_start,
+        "provenance": Provenance(settings={"study": config.name, "threads": threads, "seed": config.seed}).to_dict(),
+        "platform": platform.platform(),
+    })
+    from ..report import render_report
+
+    result.report_html, result.report_md = render_report(run)
+    return result
+
+
+# ---------------------------------------------------------------------------------------------
+# models
+
+
+def _models_inputs(config: StudyConfig) -> dict[str, Any]:
+    # Named and path models are keyed by what resolves them; the step itself records hashes.
+    out: dict[str, Any] = {"groups": [[g.technique, g.reference, g.variants, g.ladder_source, g.ladder_types]
+                                      for g in config.groups]}
+    files = {}
+    for m in config.models():
+        p = Path(m)
+        if p.is_file():
+            st = p.stat()
+            files[m] = [st.st_size, st.st_mtime_ns]
+    out["files"] = files
+    return out
+
+
+def _step_models(config: StudyConfig, d: Path, threads: int, progress: ProgressFactory) -> dict[str, Any]:
+    from ..models import ladder, model_info, resolve
+
+    for g in config.groups:
+        if g.ladder_source:
+            with progress(f"quantizing {g.ladder_source}", "files") as update:
+                ladder(g.ladder_source, g.ladder_types, progress=update, threads=threads)
+    rows = []
+    for g in config.groups:
+        for role, m in [("reference", g.reference)] + [("variant", v) for v in g.variants]:
+            path = resolve(m)
+            info = model_info(path)
+            rows.append({
+                "model": m, "group": g.name, "technique": g.technique, "role": role, "path": str(path),
+                "sha256": info.sha256, "file_size": info.file_size, "bits_per_weight": info.bits_per_weight,
+                "file_type": info.file_type, "arch": info.arch, "n_params": info.n_params, "n_vocab": info.n_vocab,
+            })
+    df = pd.DataFrame(rows)
+    io.write_frame(df, d / "models.csv")
+    return {"n_models": int(df["model"].nunique())}
+
+
+# ---------------------------------------------------------------------------------------------
+# vocab
+
+
+def _fetched_vocabs(list_vocabs: Callable[[], list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    return [v for v in list_vocabs() if v.get("path")]
+
+
+def _vocab_tokenizers(config: StudyConfig, sha: dict[str, str]) -> list[str]:
+    # One per distinct model file set: a quant ladder shares one tokenizer, so its reference stands for it.
+    return [g.reference for g in config.groups]
+
+
+def _corpus_digest(config: StudyConfig) -> str:
+    from ..corpus import load_corpus
+
+    return load_corpus(config.compare.corpus or None).digest
+
+
+def _step_vocab(config: StudyConfig, d: Path, paths: dict[str, str], sha: dict[str, str], fetched: list[str],
+                progress: ProgressFactory) -> dict[str, Any]:
+    from ..corpus import load_corpus
+    from ..vocab import analyze
+
+    names = list(dict.fromkeys(_vocab_tokenizers(config, sha) + list(config.vocab.tokenizers) + fetched))
+    specs = [paths.get(n, n) for n in names]
+    corpus = load_corpus(config.compare.corpus or None)
+    with progress("vocabulary analysis", "tokenizers") as update:
+        report = analyze(specs, corpus=corpus, names=names, progress=update)
+    report.save(d, fmt="parquet")
+    cov = report.coverage_table()
+    io.write_frame(cov, d / "coverage_table.csv")
+    return {"tokenizers": names}
+
+
+# ---------------------------------------------------------------------------------------------
+# cold start
+
+
+def _step_coldstart(config: StudyConfig, d: Path, paths: dict[str, str], threads: int,
+                    progress: ProgressFactory) -> dict[str, Any]:
+    from ..coldstart import coldstart
+
+    out = {}
+    for i, g in enumerate(config.groups):
+        with progress(f"cold start: {g.name}", "models") as update:
+            res = coldstart({m: paths[m] for m in g.models}, context=config.coldstart.context,
+                            top_k=config.coldstart.top_k, threads=threads, progress=update)
+        gdir = d / f"group{i}"
+        res.write(gdir, fmt="parquet", plots=True)
+        out[g.name] = str(gdir.relative_to(d))
+    return {"groups": out}
+
+
+# ---------------------------------------------------------------------------------------------
+# compare
+
+
+def _step_compare(config: StudyConfig, d: Path, paths: dict[str, str], threads: int, progress: ProgressFactory,
+                  log: Log) -> dict[str, Any]:
+    from ..compare import compare
+    from ..corpus import load_corpus
+
+    corpus = load_corpus(config.compare.corpus or None)
+    out = {}
+    for i, g in enumerate(config.groups):
+        gdir = d / f"group{i}"
+        with progress(f"compare: {g.name}", "tok") as update:
+            # Names (not paths) so that tables are labelled as in the config; resolve() maps them.
+            res = compare(g.reference, list(g.variants), corpus, n_ctx=config.compare.n_ctx,
+                          scheme=config.compare.scheme, mode=config.compare.mode,
+                          max_tokens=config.compare.max_tokens or None, run_dir=gdir, threads=threads,
+                          progress=update, seed=config.seed)
+        res.save(gdir)
+        # Result rows follow the variants' order; keep the config's names for the report to join on.
+        io.write_json(gdir / "models.json", {"reference": g.reference, "variants": list(g.variants)})
+        out[g.name] = str(gdir.relative_to(d))
+    return {"groups": out}
+
+
+# ---------------------------------------------------------------------------------------------
+# codegen
+
+
+def _codegen_models(config: StudyConfig) -> list[str]:
+    if config.codegen.models == "all":
+        return config.models()
+    seen: dict[str, None] = {}
+    for g in config.groups:
+        seen.setdefault(g.reference, None)
+        seen.setdefault(g.variants[-1], None)
+    return list(seen)
+
+
+def _step_codegen(config: StudyConfig, d: Path, models: list[str], paths: dict[str, str], threads: int,
+                  progress: ProgressFactory, log: Log) -> dict[str, Any]:
+    from ..codegen.problems import load_problems
+    from ..codegen.runner import CodegenSettings, run_codegen
+    from ..codegen.sandbox import Limits, Sandbox
+    from ..models import load
+
+    problems = load_problems(limit=config.codegen.limit or None)
+    settings = CodegenSettings(max_tokens=config.codegen.max_tokens, seed=config.seed)
+    rows = []
+    with Sandbox(Limits(), jobs=threads) as sandbox:
+        for m in models:
+            with load(paths[m], threads=threads) as model, progress(f"codegen: {m}", "problems") as update:
+                res = run_codegen(model, problems, settings, sandbox=sandbox, run_dir=d / _slug(m), plot=False,
+                                  progress=update)
+            for r in res.pass_at_k.itertuples():
+                rows.append({"model": m, "k": int(r.k), "pass_at_k": float(r.pass_at_k),
+                             "n_problems": int(len(res.problems)),
+                             "n_passed": int((res.problems["c"] > 0).sum()) if "c" in res.problems else None})
+            io.write_frame(res.problems.assign(model=m), d / _slug(m) / "problems.parquet")
+    io.write_frame(pd.DataFrame(rows), d / "pass_at_k.csv")
+    return {"models": models, "n_problems": len(problems)}

@@ -1,0 +1,143 @@
+"""A whole study on tiny models, end to end: report files, numbers, resume, bad configs."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from tokprobe import io
+from tokprobe.errors import ConfigError
+from tokprobe.report.document import _fmt
+from tokprobe.study import load_config, parse_config, run_study
+
+CODE = {
+    "a.py": "def add(a, b):\n    return a + b\n\n\nclass Box:\n    def __init__(self, x):\n        self.x = x\n" * 6,
+    "b.js": "function add(a, b) {\n  // sum\n  return a + b;\n}\nconst x = add(1, 2);\n" * 6,
+}
+
+
+@pytest.fixture(scope="module")
+def study_inputs(tiny_model_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from tokprobe.models import quantize
+
+    d = tmp_path_factory.mktemp("study-inputs")
+    q8 = quantize(tiny_model_path, "Q8_0", d / "tiny-Q8_0.gguf")
+    q4 = quantize(tiny_model_path, "Q4_K_M", d / "tiny-Q4_K_M.gguf")
+    corpus = d / "corpus"
+    corpus.mkdir()
+    for name, text in CODE.items():
+        (corpus / name).write_text(text)
+    cfg = d / "study.toml"
+    cfg.write_text(textwrap.dedent(f"""
+        [study]
+        name = "tiny"
+        threads = 2
+
+        [[groups]]
+        technique = "quantization"
+        name = "tiny ladder"
+        reference = "{tiny_model_path}"
+        variants = ["{q8.name}", "{q4.name}"]
+
+        [vocab]
+        include_fetched = false
+
+        [compare]
+        corpus = "corpus"
+        n_ctx = 64
+        max_tokens = 256
+
+        [codegen]
+        limit = 2
+        max_tokens = 8
+        models = "ends"
+    """))
+    return cfg
+
+
+def test_study_end_to_end_and_resume(study_inputs: Path, tmp_path: Path):
+    cfg = load_config(study_inputs)
+    run = tmp_path / "run"
+    res = run_study(cfg, run)
+    assert {s.name for s in res.steps} == {"models", "vocab", "coldstart", "compare", "codegen"}
+    assert not any(s.skipped for s in res.steps)
+    html = (run / "report.html").read_text()
+    md = (run / "report.md").read_text()
+    assert html.startswith("<!doctype html>") and "data:image/png;base64," in html
+    # The report carries the numbers of the stored results.
+    summary = io.read_frame(run / "steps" / "compare" / "group0" / "summary.csv")
+    assert len(summary) == 2
+    for kl in summary["kl_mean"]:
+        assert _fmt(float(kl)) in md
+    cs = io.read_frame(run / "steps" / "coldstart" / "group0" / "summary.parquet")
+    assert _fmt(float(cs["pkp"].iloc[0])) in md
+    passk = io.read_frame(run / "steps" / "codegen" / "pass_at_k.csv")
+    assert set(passk["model"]) == {cfg.groups[0].reference, cfg.groups[0].variants[-1]}
+    assert "## Guidelines" in md and "Smallest variant" in md
+    for png in ("size_vs_kl_0.png", "kl_by_class_0.png", "pass_at_1.png"):
+        assert (run / "figures" / png).stat().st_size > 1000
+
+    # A re-run skips every finished step and leaves the results as they were.
+    before = (run / "steps" / "compare" / "group0" / "summary.csv").read_bytes()
+    again = run_study(cfg, run)
+    assert all(s.skipped for s in again.steps)
+    assert (run / "steps" / "compare" / "group0" / "summary.csv").read_bytes() == before
+
+    # `tokprobe report` re-renders from stored results only.
+    md = (run / "report.md").read_text()
+    (run / "report.md").unlink()
+    out = subprocess.run([sys.executable, "-m", "tokprobe", "report", str(run)], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert (run / "report.md").read_text() == md
+
+
+def test_changed_settings_rerun_only_that_step(study_inputs: Path, tmp_path: Path):
+    cfg = load_config(study_inputs)
+    cfg.codegen.enabled = False
+    cfg.compare.enabled = False
+    cfg.vocab.enabled = False
+    run = tmp_path / "run"
+    run_study(cfg, run)
+    cfg.coldstart.top_k = 5
+    res = run_study(cfg, run)
+    skipped = {s.name: s.skipped for s in res.steps}
+    assert skipped == {"models": True, "coldstart": False}
+
+
+@pytest.mark.parametrize(
+    "data, key",
+    [
+        ({"groups": [{"technique": "pruning", "reference": "a", "variants": ["b"]}]}, "groups[0].technique"),
+        ({"groups": [{"technique": "quantization", "variants": ["b"]}]}, "groups[0].reference"),
+        ({"groups": [{"technique": "quantization", "reference": "a", "variants": []}]}, "groups[0].variants"),
+        ({"groups": []}, "groups"),
+        ({"groups": [{"technique": "scaling", "reference": "a", "variants": ["b"]}], "compare": {"n_ctx": "x"}},
+         "compare.n_ctx"),
+        ({"groups": [{"technique": "scaling", "reference": "a", "variants": ["b"]}], "compare": {"bogus": 1}},
+         "compare.bogus"),
+        ({"groups": [{"technique": "scaling", "reference": "a", "variants": ["b"]}], "codegen": {"limit": -1}},
+         "codegen.limit"),
+        ({"groups": [{"technique": "scaling", "reference": "a", "variants": ["b"]}], "extra": {}}, "extra"),
+    ],
+)
+def test_bad_config_names_the_key(data: dict, key: str):
+    with pytest.raises(ConfigError) as err:
+        parse_config(data)
+    assert str(err.value).startswith(key)
+
+
+def test_bad_config_cli_one_line(tmp_path: Path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[[groups]]\ntechnique = "quantization"\nreference = "x"\nvariants = ["y"]\n[compare]\nmode = "fast"\n')
+    out = subprocess.run([sys.executable, "-m", "tokprobe", "study", str(bad)], capture_output=True, text=True)
+    assert out.returncode == 2
+    assert out.stderr.strip().startswith("error: compare.mode")
+    assert len(out.stderr.strip().splitlines()) == 1
+    notoml = tmp_path / "no.toml"
+    notoml.write_text("[[groups]\n")
+    out = subprocess.run([sys.executable, "-m", "tokprobe", "study", str(notoml)], capture_output=True, text=True)
+    assert out.returncode == 2 and "not valid TOML" in out.stderr and "Traceback" not in out.stderr
