@@ -4,13 +4,15 @@
    'sliding', stride n_ctx-1, so every batch outputs logits for all its rows and the consumer gets
    zero-copy ``[rows, vocab]`` views) against a bare loop of the same ``llama_decode`` calls on the
    same context and ``llama_batch`` (same tokens, positions and output flags; ``llama_get_logits``
-   fetched, nothing else). Runs alternate (raw, wrapper, raw, ...) and medians are compared.
-   Target: the wrapper costs under 3%.
+   fetched, nothing else). Runs alternate (raw, wrapper, raw, ...); the best of N of each is
+   compared (medians and paired ratios are printed too). Target: the wrapper costs under 3%.
+   Because wall-clock time on shared cores is noisy, the wrapper's own cost is also measured with
+   ``llama_decode`` stubbed out (what the wrapper adds per batch, in microseconds).
 2. Peak RSS while evaluating 1,000 and 8,000 tokens of code (CPython's standard library), each in
    its own subprocess (``ru_maxrss``). Target: no growth with the length of the text.
 
     python benchmarks/bench_eval.py [--model gemma3-270m] [--n-ctx 512] [--batch 512]
-                                    [--tokens 1024] [--repeats 3] [--threads N]
+                                    [--tokens 512] [--repeats 7] [--threads N]
 
 Prints a table and, as the last line, one JSON object with both figures.
 """
@@ -131,8 +133,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--model", default="gemma3-270m")
     ap.add_argument("--n-ctx", type=int, default=512)
     ap.add_argument("--batch", type=int, default=512)
-    ap.add_argument("--tokens", type=int, default=1024, help="tokens per throughput run")
-    ap.add_argument("--repeats", type=int, default=3, help="runs of each kind (alternating)")
+    ap.add_argument("--tokens", type=int, default=512, help="tokens per throughput run")
+    ap.add_argument("--repeats", type=int, default=7, help="runs of each kind (alternating)")
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--rss-tokens", default="1000,8000")
     ap.add_argument("--skip-rss", action="store_true")
@@ -163,25 +165,29 @@ def main(argv: list[str] | None = None) -> int:
         t_wrap.append(time.perf_counter() - t)
     raw_med, wrap_med = statistics.median(t_raw), statistics.median(t_wrap)
     extra_us, n_batches = bookkeeping_us_per_batch(m, ids, windows, args.n_ctx, args.batch)
-    decode_us = raw_med / n_batches * 1e6
-    overhead = (wrap_med / raw_med - 1.0) * 100.0
+    decode_us = min(t_raw) / n_batches * 1e6
+    # Best-of-N is the estimator least affected by other processes (noise only adds time).
+    overhead = (min(t_wrap) / min(t_raw) - 1.0) * 100.0
+    overhead_median = (wrap_med / raw_med - 1.0) * 100.0
     # paired estimate: each wrapper run against the mean of the raw runs around it
     paired = [t_wrap[i] / ((t_raw[i] + t_raw[min(i + 1, len(t_raw) - 1)]) / 2) - 1 for i in range(len(t_wrap))]
     print(f"model {m.name} ({m.info.file_type}, vocab {m.n_vocab}), n_ctx {args.n_ctx}, batch {args.batch}, "
           f"threads {threads}, {len(ids)} tokens/run, {len(windows)} windows, llama-cpp-python {llama_cpp_version()}")
-    print(f"raw llama_decode : {n_dec / raw_med:8.1f} tok/s  (runs: {', '.join(f'{x:.2f}s' for x in t_raw)})")
-    print(f"tokprobe evaluate: {n_dec / wrap_med:8.1f} tok/s  (runs: {', '.join(f'{x:.2f}s' for x in t_wrap)}), "
-          f"{n_rows} logits rows")
-    print(f"wrapper overhead : {overhead:+.2f}% (median), paired {statistics.median(paired) * 100:+.2f}% "
-          f"(target < 3%)")
+    print(f"raw llama_decode : {n_dec / min(t_raw):8.1f} tok/s best, {n_dec / raw_med:.1f} median "
+          f"(runs: {', '.join(f'{x:.2f}s' for x in t_raw)})")
+    print(f"tokprobe evaluate: {n_dec / min(t_wrap):8.1f} tok/s best, {n_dec / wrap_med:.1f} median "
+          f"(runs: {', '.join(f'{x:.2f}s' for x in t_wrap)}), {n_rows} logits rows")
+    print(f"wrapper overhead : {overhead:+.2f}% (best of {args.repeats}), {overhead_median:+.2f}% (medians), "
+          f"paired {statistics.median(paired) * 100:+.2f}% (target < 3%)")
     print(f"wrapper bookkeeping: {extra_us:.1f} us per batch vs {decode_us / 1000:.1f} ms per llama_decode "
           f"= {extra_us / decode_us * 100:.4f}% (decode stubbed out; contention-free)")
     m.close()
 
     result = {
         "model": args.model, "n_ctx": args.n_ctx, "batch": args.batch, "threads": threads,
-        "tokens_per_run": int(len(ids)), "raw_tokens_per_s": n_dec / raw_med,
-        "wrapper_tokens_per_s": n_dec / wrap_med, "wrapper_overhead_pct": overhead,
+        "tokens_per_run": int(len(ids)), "repeats": args.repeats, "raw_tokens_per_s": n_dec / min(t_raw),
+        "wrapper_tokens_per_s": n_dec / min(t_wrap), "wrapper_overhead_pct": overhead,
+        "wrapper_overhead_median_pct": overhead_median,
         "wrapper_overhead_paired_pct": statistics.median(paired) * 100,
         "wrapper_bookkeeping_us_per_batch": extra_us,
         "wrapper_bookkeeping_pct": extra_us / decode_us * 100,

@@ -58,6 +58,8 @@ TP_INLINE PairSums pair_pass(const T* x, const float* y, size_t n, double lse_p,
     using vf = typename Vec<W>::f;
     constexpr size_t B = kBlock<W>;
     const Split cp(lse_p), cq(lse_q), c(lse_q - lse_p);
+    const vf t_max = opaque(splat<vf>(kTMax)), t_exp = opaque(splat<vf>(-kExpFloor));
+    const vf exp_floor = opaque(splat<vf>(kExpFloor));
     PairSums out;
     vf smax = splat<vf>(-kInf), smin = splat<vf>(kInf);
     for (size_t c0 = 0; c0 < n; c0 += B) {
@@ -82,9 +84,9 @@ TP_INLINE PairSums pair_pass(const T* x, const float* y, size_t n, double lse_p,
             const vf b = (yv - cq.hi) - cq.lo;
             smax = vmax(s, smax);
             smin = vmin(s, smin);
-            const vf t = vmin(vabs(s), splat<vf>(kTMax));  // NaN (both -inf) -> kTMax
-            const vf hi = exp_exact(vmax(a, b));
-            const ExpParts<vf> e = exp_parts(-t);
+            const vf t = vmin(vabs(s), t_max);  // NaN (both -inf) -> kTMax
+            const vf hi = exp_clamped(vmax(vmax(a, b), exp_floor));  // a, b are never NaN here
+            const ExpParts<vf> e = exp_parts_neg(vmin(t, t_exp));
             const vf u = e.value;
             const vf v = select(e.small, t - e.rem, 1.0f - u);
             const vf phi = select(e.small, e.rem, t - v);

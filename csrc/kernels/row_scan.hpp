@@ -96,13 +96,14 @@ TP_INLINE RowScan scan_row(const T* x, size_t n, TopKTracker* topk) {
 
         // Until a finite max is seen the block is all -inf or NaN: subtracting 0 keeps NaN visible.
         const float mf = m == -kInf ? 0.0f : m;
+        const vf exp_floor = opaque(splat<vf>(kExpFloor));
         vf acc_s = vf{}, acc_t = vf{}, ones = vf{};
         // A block holding the running max counts its e^0 = 1 terms apart: a float lane holding 1
         // would drop terms below 6e-8, and log(sum) = log(1 + tiny) would lose the entropy of a
         // confident row.
         auto exps = [&](auto split_ones) TP_LAMBDA {
             for (size_t j = 0; j < nv; ++j) {
-                const vf z = clamp_low(buf[j] - mf, kExpFloor);
+                const vf z = vmax(exp_floor, buf[j] - mf);  // keeps NaN (max's second operand)
                 vf e = exp_clamped(z);
                 if (j == nv - 1 && rem) e = zero_unless(first_lanes<vf>(rem), e);
                 if constexpr (decltype(split_ones)::value) {

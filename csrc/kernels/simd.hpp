@@ -104,6 +104,19 @@ TP_INLINE VF splat(float a) {
     return VF{} + a;
 }
 
+// A constant the compiler may not look into. Strict IEEE rules (NaN, -0) stop GCC from turning a
+// compare-select against a known constant into one max/min instruction; against an unknown value
+// it does. Make these once, outside loops.
+template <class VF>
+TP_INLINE VF opaque(VF v) {
+#if defined(__x86_64__) || defined(__i386__)
+    __asm__("" : "+x"(v));
+#elif defined(__aarch64__)
+    __asm__("" : "+w"(v));
+#endif
+    return v;
+}
+
 template <class VF>
 TP_INLINE VF load(const float* p) {
     VF v;
@@ -149,10 +162,13 @@ TP_INLINE VF vabs(VF a) {
     return (VF)((UIntOf<VF>)a & 0x7fffffffu);
 }
 
+// Any lane of a compare mask set. OR-ing 64-bit words (not lanes) lets GCC fold it as a short tree.
 template <class VI>
 TP_INLINE bool any(VI m) {
-    int32_t r = 0;
-    for (int i = 0; i < lanes<VI>; ++i) r |= m[i];
+    uint64_t w[sizeof(VI) / 8];
+    std::memcpy(w, &m, sizeof m);
+    uint64_t r = 0;
+    for (size_t i = 0; i < sizeof(VI) / 8; ++i) r |= w[i];
     return r != 0;
 }
 
@@ -212,11 +228,12 @@ struct Reduced {
     VF n;
 };
 
+// sh = z * log2e + kRound, passed in so callers can fold a negation into it.
 template <class VF>
-TP_INLINE Reduced<VF> reduce(VF z) {
+TP_INLINE Reduced<VF> reduce(VF z, VF sh) {
     Reduced<VF> o;
-    o.sh = z * kLog2e + kRound;
-    o.n = o.sh - kRound;
+    o.sh = sh;
+    o.n = sh - kRound;
     if constexpr (lanes<VF> >= 8) {
         // Wide instances run on AVX2/AVX-512, where this is one fused multiply-add: the error of ln 2
         // in float (2e-9) times |n| stays below float precision for the terms that matter (|n| < 30).
@@ -226,6 +243,11 @@ TP_INLINE Reduced<VF> reduce(VF z) {
         o.r = o.r - o.n * kLn2Lo;
     }
     return o;
+}
+
+template <class VF>
+TP_INLINE Reduced<VF> reduce(VF z) {
+    return reduce(z, z * kLog2e + kRound);
 }
 
 // 2^n from the rounding trick's bits (valid for -126 <= n <= 127).
@@ -293,23 +315,24 @@ TP_INLINE VF exp_exact(VF z) {
     return exp_clamped(clamp_low(z, kExpFloor));
 }
 
-// e^z (z <= 0) plus, where n == 0 (|z| < ln2/2), the accurate remainder e^z - 1 - z = r^2 P(r):
-// the divergence kernel needs that remainder where 1 + z - e^z would cancel.
+// e^-t (t >= 0) plus, where n == 0 (t < ln2/2), the accurate remainder e^-t - 1 + t = r^2 P(r):
+// the divergence kernel needs that remainder where 1 - t - e^-t would cancel.
 template <class VF>
 struct ExpParts {
-    VF value;         // e^z, exactly 0 for z < kExpLow
-    VF rem;           // e^z - 1 - z, valid where `small`
+    VF value;         // e^-t, exactly 0 for t > -kExpLow
+    VF rem;           // e^-t - 1 + t, valid where `small`
     IntOf<VF> small;  // lanes with n == 0
 };
 
+// tc: t clamped to [0, -kExpFloor] by the caller. Taking t rather than -t lets the negation fold
+// into the reduction's multiply-adds.
 template <class VF>
-TP_INLINE ExpParts<VF> exp_parts(VF z) {
-    const VF zc = clamp_low(z, kExpFloor);
-    const Reduced<VF> q = reduce(zc);
+TP_INLINE ExpParts<VF> exp_parts_neg(VF tc) {
+    const Reduced<VF> q = reduce(-tc, kRound - tc * kLog2e);
     ExpParts<VF> o;
     o.rem = q.r * q.r * poly5(q.r);
     o.value = scale2n(o.rem + q.r + 1.0f, q);
-    if constexpr (!kScalef<VF>) o.value = zero_unless(~(zc < kExpLow), o.value);
+    if constexpr (!kScalef<VF>) o.value = zero_unless(~(tc > -kExpLow), o.value);
     o.small = q.n == 0.0f;
     return o;
 }

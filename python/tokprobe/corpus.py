@@ -107,6 +107,39 @@ class Corpus:
             }
         )
 
+    def balanced(self, bytes_per_language: int) -> "Corpus":
+        """At most ``bytes_per_language`` UTF-8 bytes of each language, whole lines, files in order.
+
+        A budget-limited run over the first N tokens of a corpus would see only its first
+        language; this keeps every language in it. A file cut short keeps its leading lines
+        (and its sha256 is that of the kept text, so the corpus digest says what was used).
+        """
+        if bytes_per_language < 1:
+            raise InputError(f"bytes per language must be >= 1, got {bytes_per_language}")
+        kept: list[CorpusFile] = []
+        for files in self.by_language().values():
+            left = bytes_per_language
+            for f in files:
+                if left <= 0:
+                    break
+                if f.n_bytes <= left:
+                    kept.append(f)
+                    left -= f.n_bytes
+                    continue
+                lines, used = [], 0
+                for line in f.text.splitlines(keepends=True):
+                    n = len(line.encode("utf-8"))
+                    if used + n > left:
+                        break
+                    lines.append(line)
+                    used += n
+                if lines:
+                    text = "".join(lines)
+                    raw = text.encode("utf-8")
+                    kept.append(CorpusFile(f.path, f.language, text, len(raw), hashlib.sha256(raw).hexdigest()))
+                left = 0
+        return Corpus(kept, self.root, dict(self.skipped), list(self.skipped_files))
+
     def summary(self) -> pd.DataFrame:
         """Per language: files, bytes, lines (plus skipped counts in ``.attrs['skipped']``)."""
         df = self.to_frame()

@@ -20,11 +20,11 @@ Example::
     tokenizers = ["qwen2", "llama-bpe"]   # extra tokenizers beside the study's models
 
     [coldstart]
-    context = "bos"
+    context = "auto"
 
     [compare]
     n_ctx = 512
-    max_tokens = 4096
+    bytes_per_language = 700
 
     [codegen]
     limit = 10
@@ -72,7 +72,7 @@ class VocabSettings:
 @dataclass
 class ColdstartSettings:
     enabled: bool = True
-    context: str = "bos"
+    context: str = "auto"  # bos when the vocab adds a real BOS, else the document-start token
     top_k: int = 20
 
 
@@ -82,7 +82,10 @@ class CompareSettings:
     corpus: str = ""  # "" = the shipped smoke corpus
     n_ctx: int = 512
     scheme: str = "llama"
-    max_tokens: int = 4096  # tokens of corpus evaluated per model (0 = all)
+    # Budget: the first whole lines of each language's files up to this many bytes (0 = every file),
+    # so that a short run still covers every language; then at most max_tokens tokens (0 = no cap).
+    bytes_per_language: int = 700
+    max_tokens: int = 0
     mode: str = "cache-exact"
 
 
@@ -135,13 +138,14 @@ def ladder_group(source: str = "gemma3-270m", types: list[str] | None = None) ->
 def default_config(quick: bool = False) -> StudyConfig:
     """The default study: the default model's quant ladder through every analysis.
 
-    ``quick`` keeps three levels (F16, Q4_0, Q2_K), 1,024 compare tokens and 3 problems.
+    ``quick`` keeps three levels (F16, Q4_0, Q2_K), 250 bytes of code per language and 3 problems.
     """
     if quick:
         return StudyConfig(
             name="gemma3-270m quick",
             groups=[ladder_group(types=QUICK_LADDER_TYPES)],
-            compare=CompareSettings(max_tokens=1024),
+            vocab=VocabSettings(include_fetched=False),
+            compare=CompareSettings(bytes_per_language=250),
             codegen=CodegenSettings(limit=3, max_tokens=192),
             source="built-in default (--quick)",
         )

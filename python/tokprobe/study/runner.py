@@ -97,8 +97,10 @@ def run_study(
         from ..vocab import list_vocabs
 
         fetched = [v["name"] for v in _fetched_vocabs(list_vocabs)] if config.vocab.include_fetched else []
-        inputs = {"tokenizers": _vocab_tokenizers(config, sha), "extra": config.vocab.tokenizers, "fetched": fetched,
-                  "corpus": _corpus_digest(config)}
+        from ..corpus import load_corpus
+
+        inputs = {"tokenizers": [sha[m] for m in _vocab_tokenizers(config, sha)], "extra": config.vocab.tokenizers,
+                  "fetched": fetched, "corpus": load_corpus(config.compare.corpus or None).digest}
         result.steps.append(run_step(run, "vocab", inputs,
                                      lambda d: _step_vocab(config, d, paths, sha, fetched, progress), log=log))
     if "coldstart" in steps and config.coldstart.enabled:
@@ -156,7 +158,7 @@ def _step_models(config: StudyConfig, d: Path, threads: int, progress: ProgressF
 
     for g in config.groups:
         if g.ladder_source:
-            with progress(f"quantizing {g.ladder_source}", "files") as update:
+            with progress(f"quantizing {g.ladder_source}", "tensors") as update:
                 ladder(g.ladder_source, g.ladder_types, progress=update, threads=threads)
     rows = []
     for g in config.groups:
@@ -186,10 +188,17 @@ def _vocab_tokenizers(config: StudyConfig, sha: dict[str, str]) -> list[str]:
     return [g.reference for g in config.groups]
 
 
-def _corpus_digest(config: StudyConfig) -> str:
+def _compare_corpus(config: StudyConfig):
     from ..corpus import load_corpus
 
-    return load_corpus(config.compare.corpus or None).digest
+    corpus = load_corpus(config.compare.corpus or None)
+    if config.compare.bytes_per_language:
+        corpus = corpus.balanced(config.compare.bytes_per_language)
+    return corpus
+
+
+def _corpus_digest(config: StudyConfig) -> str:
+    return _compare_corpus(config).digest
 
 
 def _step_vocab(config: StudyConfig, d: Path, paths: dict[str, str], sha: dict[str, str], fetched: list[str],
@@ -234,9 +243,8 @@ def _step_coldstart(config: StudyConfig, d: Path, paths: dict[str, str], threads
 def _step_compare(config: StudyConfig, d: Path, paths: dict[str, str], threads: int, progress: ProgressFactory,
                   log: Log) -> dict[str, Any]:
     from ..compare import compare
-    from ..corpus import load_corpus
 
-    corpus = load_corpus(config.compare.corpus or None)
+    corpus = _compare_corpus(config)
     out = {}
     for i, g in enumerate(config.groups):
         gdir = d / f"group{i}"
