@@ -20,7 +20,7 @@ def study(
         None, help="Study config (TOML). Without it: the default study on gemma3-270m's quant ladder."),
     out: Optional[Path] = typer.Option(
         None, "--out", "-o", help="Run directory (default: tokprobe-runs/study-<name>). Re-runs resume there."),
-    quick: bool = typer.Option(False, "--quick", help="Default study, small: 3 ladder levels, 1k tokens, 3 problems."),
+    quick: bool = typer.Option(False, "--quick", help="Default study, small: 3 ladder levels, 250 bytes of code per language, 3 problems."),
     full_humaneval: bool = typer.Option(False, "--full-humaneval", help="Code generation on all 164 problems."),
     steps: Optional[str] = typer.Option(
         None, "--steps", help="Comma-separated subset of: models, vocab, coldstart, compare, codegen."),
