@@ -392,3 +392,30 @@ def test_program_file_is_not_writable_by_tool_users(tmp_root):
         res = sb.run("import os, stat\nst = os.stat('.')\nassert stat.S_IMODE(st.st_mode) == 0o700, oct(st.st_mode)\n")
         assert res.kind == "pass", res
     assert stat.S_IMODE(os.stat(tmp_root).st_mode) & 0o077 == 0  # mkdtemp default
+
+
+@needs_root
+def test_programs_die_with_the_tool(tmp_path):
+    # The tool is SIGKILLed while a program sleeps: nothing it started may survive.
+    import signal
+    import subprocess
+
+    script = (
+        "import sys\n"
+        "from tokprobe.codegen import Sandbox, Limits\n"
+        "sb = Sandbox(Limits(timeout_s=120, cpu_s=120), jobs=1)\n"
+        "print(sb.slot_uids[0], flush=True)\n"
+        "sb.run('import os, time\\nif os.fork() == 0:\\n    os.setsid()\\ntime.sleep(100)\\n')\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    uid = int(proc.stdout.readline())
+    deadline = time.monotonic() + 10
+    while not leftover_processes(uid=uid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert leftover_processes(uid=uid), "the program did not start"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    deadline = time.monotonic() + 5
+    while leftover_processes(uid=uid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert leftover_processes(uid=uid) == []

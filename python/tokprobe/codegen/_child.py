@@ -28,6 +28,12 @@ def _main():
     import signal
 
     cfg = json.loads(sys.argv[1])
+    libc = ctypes.CDLL(None, use_errno=True)
+    # Die with the tool: if it is killed, nothing it started may outlive it (the pid-namespace
+    # init below dies with this process, and the program with that init).
+    libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
+    if os.getppid() != cfg["ppid"]:
+        os._exit(71)
     nonce = sys.stdin.buffer.readline().strip().decode("ascii", "replace")
     fd = os.open(os.devnull, os.O_RDONLY)
     os.dup2(fd, 0)
@@ -46,7 +52,6 @@ def _main():
 
     iso = {"net": False, "mount": False, "pid": False, "proc": False, "private_tmp": False,
            "uid": os.getuid(), "masked": [], "errors": []}
-    libc = ctypes.CDLL(None, use_errno=True)
     libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong, ctypes.c_char_p]
     NEWNS, NEWUSER, NEWPID, NEWNET = 0x00020000, 0x10000000, 0x20000000, 0x40000000
     MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = (
