@@ -80,20 +80,28 @@ def lockstep(ref: str, var: str, corpus: str | None, n_ctx: int, max_tokens: int
 _RSS_CHILD = r"""
 import json, resource, sys, tempfile
 from pathlib import Path
-from tokprobe.compare import compare
-ref, var, corpus, n_ctx, max_tokens, threads = sys.argv[1:7]
-with tempfile.TemporaryDirectory() as d:
-    r = compare(ref, [var], None if corpus == "-" else corpus, n_ctx=int(n_ctx), batch=int(n_ctx),
-                max_tokens=int(max_tokens), threads=int(threads), floor=False, run_dir=Path(d) / "run",
-                cache_dir=Path(d) / "cache")
-    n = int(r.summary.loc[0, "n_tokens"])
+ref, var, corpus, n_ctx, max_tokens, threads, what = sys.argv[1:8]
+corpus = None if corpus == "-" else corpus
+n_ctx, max_tokens, threads = int(n_ctx), int(max_tokens), int(threads)
+if what == "compare":
+    from tokprobe.compare import compare
+    with tempfile.TemporaryDirectory() as d:
+        r = compare(ref, [var], corpus, n_ctx=n_ctx, batch=n_ctx, max_tokens=max_tokens, threads=threads, floor=False,
+                    run_dir=Path(d) / "run", cache_dir=Path(d) / "cache")
+        n = int(r.summary.loc[0, "n_tokens"])
+else:  # decode-only baseline: the same two models over the same windows, logits untouched
+    sys.path.insert(0, sys.argv[8])
+    from bench_compare import _stream_ids, decode_only
+    _, n = decode_only(ref, var, _stream_ids(ref, max_tokens, corpus), n_ctx, threads)
 print(json.dumps({"maxrss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, "n_scored": n}))
 """
 
 
-def peak_rss(ref: str, var: str, corpus: str | None, n_ctx: int, max_tokens: int, threads: int) -> dict:
+def peak_rss(ref: str, var: str, corpus: str | None, n_ctx: int, max_tokens: int, threads: int,
+             what: str = "compare") -> dict:
     out = subprocess.run([sys.executable, "-c", _RSS_CHILD, ref, var, corpus or "-", str(n_ctx), str(max_tokens),
-                          str(threads)], check=True, capture_output=True, text=True)
+                          str(threads), what, str(Path(__file__).resolve().parent)],
+                         check=True, capture_output=True, text=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -172,12 +180,16 @@ def main(argv: list[str] | None = None) -> int:
     if "rss" not in skip:
         sizes = [int(x) for x in a.rss_tokens.split(",")]
         rss = {n: peak_rss(ref, var, a.corpus, n_ctx, n, threads) for n in sizes}
+        base = peak_rss(ref, var, a.corpus, n_ctx, sizes[0], threads, what="decode")
         lo, hi = rss[sizes[0]], rss[sizes[-1]]
         ratio = hi["maxrss_kb"] / lo["maxrss_kb"]
-        result.update(rss={str(k): v for k, v in rss.items()}, rss_ratio=ratio)
+        result.update(rss={str(k): v for k, v in rss.items()}, rss_ratio=ratio, rss_decode_only=base,
+                      rss_over_decode_only=hi["maxrss_kb"] / base["maxrss_kb"])
         for n in sizes:
             rows.append((f"peak RSS, {n} corpus tokens ({rss[n]['n_scored']} scored)", f"{rss[n]['maxrss_kb'] / 1024:.0f} MiB"))
         rows.append((f"peak RSS ratio {sizes[-1]} / {sizes[0]} tokens (target ~1.0)", f"{ratio:.3f}"))
+        rows.append((f"peak RSS of decode-only, {sizes[0]} tokens (llama.cpp's own buffers)",
+                     f"{base['maxrss_kb'] / 1024:.0f} MiB"))
 
     if "cache" not in skip:
         c = cache_bytes(ref, var, a.corpus, n_ctx, 2 * n_ctx, threads, a.topk)

@@ -19,7 +19,8 @@ void register_runtime(py::module_& m) {
             int k = 0;
             if (!n.is_none()) {
                 k = n.cast<int>();
-                if (k < 1) throw std::invalid_argument("threads must be >= 1 (or None for all available cores)");
+                if (k < 1 || k > 1024)
+                    throw std::invalid_argument("threads must be in [1, 1024] (or None for all available cores)");
             }
             py::gil_scoped_release nogil;
             set_threads(k);

@@ -403,7 +403,7 @@ def test_programs_die_with_the_tool(tmp_path):
     script = (
         "import sys\n"
         "from tokprobe.codegen import Sandbox, Limits\n"
-        "sb = Sandbox(Limits(timeout_s=120, cpu_s=120), jobs=1)\n"
+        f"sb = Sandbox(Limits(timeout_s=120, cpu_s=120), jobs=1, tmp_root={str(tmp_path)!r})\n"
         "print(sb.slot_uids[0], flush=True)\n"
         "sb.run('import os, time\\nif os.fork() == 0:\\n    os.setsid()\\ntime.sleep(100)\\n')\n"
     )

@@ -461,6 +461,15 @@ def test_sliding_scheme_scores_every_token_once(tiny, tmp_path):
     np.testing.assert_allclose(t.kl.to_numpy(), _numpy_tokens(ref, var, tgt)["kl"], rtol=1e-6, atol=1e-9)
 
 
+def test_interrupted_sliding_run_resumes_to_the_same_result(tiny, tmp_path):
+    kw = dict(scheme="sliding", stride=32, max_tokens=200)
+    full = _run(tiny, [tiny.q8], tmp_path / "full", **kw)
+    seen: list[int] = []
+    with pytest.raises(_Stop):
+        _run(tiny, [tiny.q8], tmp_path / "run", progress=_interrupting(2, 63, seen), **kw)
+    _assert_same(_run(tiny, [tiny.q8], tmp_path / "run", **kw), full)
+
+
 # -- errors ----------------------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def swapped(tiny):

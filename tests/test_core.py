@@ -612,6 +612,8 @@ def test_threads_do_not_change_results() -> None:
         core.set_threads(0)
     with pytest.raises(InputError):
         core.set_threads(2.5)  # type: ignore[arg-type]
+    with pytest.raises(InputError):
+        core.set_threads(5000)
 
 
 def test_concurrent_python_threads_share_the_pool() -> None:

@@ -50,6 +50,7 @@ TP_INLINE RowScan scan_row(const T* x, size_t n, TopKTracker* topk) {
     vf vmin_acc = splat<vf>(kInf);
     float tail_min = kInf;
     vf buf[B / W];
+    const vf exp_floor = opaque(splat<vf>(kExpFloor));
 
     for (size_t c0 = 0; c0 < n; c0 += B) {
         const size_t len = n - c0 < B ? n - c0 : B;
@@ -96,7 +97,6 @@ TP_INLINE RowScan scan_row(const T* x, size_t n, TopKTracker* topk) {
 
         // Until a finite max is seen the block is all -inf or NaN: subtracting 0 keeps NaN visible.
         const float mf = m == -kInf ? 0.0f : m;
-        const vf exp_floor = opaque(splat<vf>(kExpFloor));
         vf acc_s = vf{}, acc_t = vf{}, ones = vf{};
         // A block holding the running max counts its e^0 = 1 terms apart: a float lane holding 1
         // would drop terms below 6e-8, and log(sum) = log(1 + tiny) would lose the entropy of a
@@ -143,10 +143,6 @@ TP_INLINE RowScan scan_row(const T* x, size_t n, TopKTracker* topk) {
         }
     return out;
 }
-
-}  // namespace tokprobe
-
-namespace tokprobe {
 
 // Instances at the CPU's best vector width (simd::dispatch); defined in row_scan.cpp.
 RowScan scan_f32(const float* x, size_t n, TopKTracker* topk);

@@ -144,6 +144,16 @@ TP_INLINE VF zero_unless(IntOf<VF> keep, VF a) {
 
 // max/min that ignore a NaN in `a` (keep b); kernels detect NaN rows elsewhere. Written as the
 // conditional so GCC emits one max/min instruction (x86 maxps has exactly these NaN semantics).
+#if defined(__clang__)  // older Clang lacks ?: on GCC-style vectors; same semantics via select
+template <class VF>
+TP_INLINE VF vmax(VF a, VF b) {
+    return select(a > b, a, b);
+}
+template <class VF>
+TP_INLINE VF vmin(VF a, VF b) {
+    return select(a < b, a, b);
+}
+#else
 template <class VF>
 TP_INLINE VF vmax(VF a, VF b) {
     return a > b ? a : b;
@@ -152,6 +162,7 @@ template <class VF>
 TP_INLINE VF vmin(VF a, VF b) {
     return a < b ? a : b;
 }
+#endif
 // max(z, lo) that keeps NaN, so NaN still poisons the sums it feeds.
 template <class VF>
 TP_INLINE VF clamp_low(VF z, float lo) {

@@ -34,17 +34,15 @@ struct LoopScope {
 class Pool {
 public:
     explicit Pool(int n) : size_(n) {
-        for (int i = 1; i < n; ++i) workers_.emplace_back([this] { worker_main(); });
+        try {
+            for (int i = 1; i < n; ++i) workers_.emplace_back([this] { worker_main(); });
+        } catch (...) {  // e.g. no more threads: stop the ones started, then report
+            stop();
+            throw;
+        }
     }
 
-    ~Pool() {
-        {
-            std::lock_guard<std::mutex> lk(mu_);
-            stop_ = true;
-        }
-        start_cv_.notify_all();
-        for (auto& t : workers_) t.join();
-    }
+    ~Pool() { stop(); }
 
     int size() const { return size_; }
 
@@ -69,6 +67,16 @@ public:
     }
 
 private:
+    void stop() {
+        {
+            std::lock_guard<std::mutex> lk(mu_);
+            stop_ = true;
+        }
+        start_cv_.notify_all();
+        for (auto& t : workers_) t.join();
+        workers_.clear();
+    }
+
     void worker_main() {
         uint64_t seen = 0;
         while (true) {

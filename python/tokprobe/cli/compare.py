@@ -28,8 +28,8 @@ HELP = (
     "interrupted run (Ctrl-C) resumes when the same command is run again."
 )
 
-BREAKDOWN_COLUMNS = ["variant", "n_tokens", "kl_mean", "kl_err", "kl_p99", "kl_share", "dp_mean", "same_top1",
-                     "ln_ppl_ratio", "bpb_ref", "bpb_var"]
+# Per-variant columns of the terminal breakdown tables (json/csv/--dump and the run directory have every column).
+BREAKDOWN_COLUMNS = {"kl_mean": ("KL", "{:.3f}"), "same_top1": ("top-1", "{:.1%}"), "dp_mean": ("Δp", "{:+.1%}")}
 INDEPENDENT_COLUMNS = ["model", "role", "vocab", "n_tokens", "n_bytes", "bpb", "bpb_ratio"]
 
 
@@ -42,6 +42,36 @@ def _parse_breakdowns(spec: str) -> list[str]:
     for b in out:
         if b not in BREAKDOWNS:
             raise InputError(f"unknown breakdown {b!r}; choose from {', '.join(BREAKDOWNS)} or none")
+    return out
+
+
+def _short_names(names: list[str]) -> dict[str, str]:
+    """Variant labels without their common prefix ('gemma3-270m-Q4_0' -> 'Q4_0') for narrow tables."""
+    import os
+
+    if len(names) < 2:
+        return {n: n for n in names}
+    prefix = os.path.commonprefix(names)
+    cut = max(prefix.rfind("-"), prefix.rfind("_")) + 1 if prefix else 0
+    return {n: (n[cut:] or n) for n in names}
+
+
+def breakdown_view(result, by: str):
+    """One row per group, formatted for the terminal: tokens, share, then per variant its mean KL, same
+    top-1 and mean Δp of the correct token (the CSV files in the run directory have every statistic)."""
+    import pandas as pd
+
+    df = result.breakdown(by)
+    key = "entropy_ref" if by == "entropy" else by
+    short = _short_names(result.variants)
+    first = df[df.variant == result.variants[0]]
+    fmt = lambda f, xs: [f.format(x) if x == x else "-" for x in xs]  # noqa: E731 (NaN -> '-')
+    out = pd.DataFrame({key: first[key].to_numpy(), "tokens": first["n_tokens"].to_numpy(),
+                        "share": fmt("{:.1%}", first["share_tokens"])})
+    for v in result.variants:
+        sub = df[df.variant == v].set_index(key).reindex(out[key])
+        for col, (label, f) in BREAKDOWN_COLUMNS.items():
+            out[f"{label} {short[v]}"] = fmt(f, sub[col].to_numpy())
     return out
 
 
@@ -140,12 +170,9 @@ def register(app: typer.Typer) -> None:
         if result.variants:
             print_table(result.report_table(), title=title)
             for by in shown:
-                df = result.breakdown(by)
-                key = "entropy_ref" if by == "entropy" else by
-                cols = [c for c in BREAKDOWN_COLUMNS if c in df.columns]
-                cols.insert(1, key)
-                print_table(df[cols], title=f"by {'reference entropy (nats)' if by == 'entropy' else by}",
-                            float_fmt="{:.4g}")
+                what = "reference entropy (nats)" if by == "entropy" else by
+                print_table(breakdown_view(result, by),
+                            title=f"by {what}: mean KL, same top-1, mean Δp of the correct token")
         if result.different_vocab:
             ind = result.tokenizer_independent
             cols = INDEPENDENT_COLUMNS + [c for c in ind.columns if c.startswith("bpb_") and c != "bpb_ratio"]

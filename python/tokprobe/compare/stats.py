@@ -214,7 +214,7 @@ ENTROPY_EDGES: tuple[float, ...] = (0.0, 0.01, 0.1, 0.5, 1.0, 2.0, 4.0, math.inf
 def entropy_bucket_labels(edges=ENTROPY_EDGES) -> list[str]:
     labels = []
     for lo, hi in zip(edges[:-1], edges[1:]):
-        labels.append(f"[{lo:g}, {hi:g})" if math.isfinite(hi) else f">= {lo:g}")
+        labels.append(f"[{lo:g},{hi:g})" if math.isfinite(hi) else f">={lo:g}")
     return labels
 
 

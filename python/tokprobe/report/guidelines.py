@@ -20,23 +20,29 @@ def size_guidelines(variants: pd.DataFrame, passk: pd.DataFrame | None, referenc
         r = passk[passk["model"] == reference]
         if len(r):
             ref_ci = wilson(int(r["n_passed"].iloc[0]), int(r["n_problems"].iloc[0]))
+    picks: list[tuple[float, object]] = []
     for thr in KL_THRESHOLDS:
         ok = d[d["kl_mean"] < thr]
         if ref_ci is not None:
             ok = ok.merge(passk[["model", "pass_at_k"]], on="model", how="left")
             ok = ok[(ok["pass_at_k"] >= ref_ci[0] - 1e-12) | ok["pass_at_k"].isna()]
-        if len(ok):
-            best = ok.iloc[0]
-            text = (f"Smallest variant with mean KL < {thr:g} nats/token: `{best['label']}` "
-                    f"({best['file_size'] / 2**20:.0f} MiB, {best['bits_per_weight']:.2f} bits/weight, "
-                    f"KL {best['kl_mean']:.4g} ± {best['kl_err']:.2g})")
-            if ref_ci is not None and not pd.isna(best.get("pass_at_k", math.nan)):
-                text += (f", pass@1 {best['pass_at_k']:.3f} within the reference's 95% interval "
-                         f"[{ref_ci[0]:.3f}, {ref_ci[1]:.3f}]")
-            out.append(text + ".")
-        else:
+        picks.append((thr, ok.iloc[0] if len(ok) else None))
+    for i, (thr, best) in enumerate(picks):
+        if i and best is not None and picks[i - 1][1] is not None and best["model"] == picks[i - 1][1]["model"]:
+            continue  # the same answer as the tighter threshold: said once
+        if best is None:
             out.append(f"No variant stays under mean KL {thr:g} nats/token"
                        + (" with pass@1 inside the reference's interval." if ref_ci is not None else "."))
+            continue
+        looser = [t for t, b in picks[i + 1:] if b is not None and b["model"] == best["model"]]
+        bound = f"{thr:g}" + (f" (and {', '.join(f'{t:g}' for t in looser)})" if looser else "")
+        text = (f"Smallest variant with mean KL < {bound} nats/token: `{best['label']}` "
+                f"({best['file_size'] / 2**20:.0f} MiB, {best['bits_per_weight']:.2f} bits/weight, "
+                f"KL {best['kl_mean']:.4g} ± {best['kl_err']:.2g})")
+        if ref_ci is not None and not pd.isna(best.get("pass_at_k", math.nan)):
+            text += (f", pass@1 {best['pass_at_k']:.3f} within the reference's 95% interval "
+                     f"[{ref_ci[0]:.3f}, {ref_ci[1]:.3f}]")
+        out.append(text + ".")
     return out
 
 

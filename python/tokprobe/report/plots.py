@@ -76,7 +76,7 @@ def plot_grouped_bars(df: pd.DataFrame, category: str, value: str, series: str, 
         ax.set_yscale("log")
     ax.set_ylabel(ylabel)
     ax.set_title(title)
-    ax.legend(fontsize=7, ncol=2)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
     ax.grid(axis="y", alpha=0.3)
     return _save(fig, path)
 
