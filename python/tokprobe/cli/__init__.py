@@ -5,7 +5,6 @@ from __future__ import annotations
 import importlib
 import sys
 
-import click
 import typer
 
 from .._version import __version__
@@ -28,7 +27,7 @@ app = typer.Typer(
 )
 
 # One module per area; each exposes ``register(app)``.
-COMMAND_MODULES: list[str] = ["models", "vocab", "coldstart", "compare", "codegen", "study"]
+COMMAND_MODULES: list[str] = ["models", "vocab", "coldstart", "compare", "codegen", "study", "variants"]
 
 
 def _version_callback(value: bool) -> None:
@@ -59,17 +58,22 @@ def main(argv: list[str] | None = None) -> int:
     except Error as exc:
         typer.echo(f"error: {exc}", err=True)
         return _exit(2)
-    except click.exceptions.Abort:
-        typer.echo("interrupted", err=True)
-        return _exit(130)
     except KeyboardInterrupt:
         typer.echo("interrupted: finished results are kept; run the same command again to resume", err=True)
         return _exit(130)
-    except click.exceptions.Exit as exc:
-        return _exit(exc.exit_code)
-    except click.ClickException as exc:
-        exc.show()
-        return _exit(exc.exit_code)
+    except typer.Abort:
+        typer.echo("interrupted", err=True)
+        return _exit(130)
+    except typer.Exit as exc:
+        return _exit(int(getattr(exc, "exit_code", 0) or 0))
+    except typer.TyperException as exc:
+        # Usage errors (bad option, bad value): typer's own one-line message and usage hint.
+        show = getattr(exc, "show", None)
+        if callable(show):
+            show()
+        else:
+            typer.echo(f"error: {exc}", err=True)
+        return _exit(int(getattr(exc, "exit_code", 2) or 2))
     return _exit(rv if isinstance(rv, int) else 0)
 
 
