@@ -27,7 +27,7 @@ app = typer.Typer(
 )
 
 # One module per area; each exposes ``register(app)``.
-COMMAND_MODULES: list[str] = ["models", "vocab", "coldstart", "compare", "codegen", "study"]
+COMMAND_MODULES: list[str] = ["models", "vocab", "coldstart", "compare", "codegen", "study", "variants"]
 
 
 def _version_callback(value: bool) -> None:
