@@ -99,25 +99,26 @@ def run_study(
         fetched = [v["name"] for v in _fetched_vocabs(list_vocabs)] if config.vocab.include_fetched else []
         from ..corpus import load_corpus
 
-        inputs = {"tokenizers": [sha[m] for m in _vocab_tokenizers(config, sha)], "extra": config.vocab.tokenizers,
+        inputs = {"tokenizers": [sha[m] for m in _vocab_tokenizers(config)], "extra": config.vocab.tokenizers,
                   "fetched": fetched, "corpus": load_corpus(config.compare.corpus or None).digest}
         result.steps.append(run_step(run, "vocab", inputs,
-                                     lambda d: _step_vocab(config, d, paths, sha, fetched, progress), log=log))
+                                     lambda d: _step_vocab(config, d, paths, fetched, progress), log=log))
     if "coldstart" in steps and config.coldstart.enabled:
         inputs = {"groups": [[sha[m] for m in g.models] for g in config.groups],
                   "settings": config.coldstart.__dict__, "threads": threads, "seed": config.seed}
         result.steps.append(run_step(run, "coldstart", inputs,
                                      lambda d: _step_coldstart(config, d, paths, threads, progress), log=log))
     if "compare" in steps and config.compare.enabled:
+        corpus = _compare_corpus(config)  # loaded once: its digest keys the step, the step reads it
         inputs = {"groups": [[sha[m] for m in g.models] for g in config.groups],
-                  "settings": config.compare.__dict__, "corpus": _corpus_digest(config), "threads": threads}
+                  "settings": config.compare.__dict__, "corpus": corpus.digest, "threads": threads}
         result.steps.append(run_step(run, "compare", inputs,
-                                     lambda d: _step_compare(config, d, paths, threads, progress, log), log=log))
+                                     lambda d: _step_compare(config, d, corpus, threads, progress), log=log))
     if "codegen" in steps and config.codegen.enabled:
         models = _codegen_models(config)
         inputs = {"models": [sha[m] for m in models], "settings": config.codegen.__dict__, "seed": config.seed}
         result.steps.append(run_step(run, "codegen", inputs,
-                                     lambda d: _step_codegen(config, d, models, paths, threads, progress, log),
+                                     lambda d: _step_codegen(config, d, models, paths, threads, progress),
                                      log=log))
 
     io.write_json(run / "run.json", {
@@ -183,7 +184,7 @@ def _fetched_vocabs(list_vocabs: Callable[[], list[dict[str, Any]]]) -> list[dic
     return [v for v in list_vocabs() if v.get("path")]
 
 
-def _vocab_tokenizers(config: StudyConfig, sha: dict[str, str]) -> list[str]:
+def _vocab_tokenizers(config: StudyConfig) -> list[str]:
     # One per distinct model file set: a quant ladder shares one tokenizer, so its reference stands for it.
     return [g.reference for g in config.groups]
 
@@ -197,16 +198,12 @@ def _compare_corpus(config: StudyConfig):
     return corpus
 
 
-def _corpus_digest(config: StudyConfig) -> str:
-    return _compare_corpus(config).digest
-
-
-def _step_vocab(config: StudyConfig, d: Path, paths: dict[str, str], sha: dict[str, str], fetched: list[str],
+def _step_vocab(config: StudyConfig, d: Path, paths: dict[str, str], fetched: list[str],
                 progress: ProgressFactory) -> dict[str, Any]:
     from ..corpus import load_corpus
     from ..vocab import analyze
 
-    names = list(dict.fromkeys(_vocab_tokenizers(config, sha) + list(config.vocab.tokenizers) + fetched))
+    names = list(dict.fromkeys(_vocab_tokenizers(config) + list(config.vocab.tokenizers) + fetched))
     specs = [paths.get(n, n) for n in names]
     corpus = load_corpus(config.compare.corpus or None)
     with progress("vocabulary analysis", "tokenizers") as update:
@@ -240,11 +237,10 @@ def _step_coldstart(config: StudyConfig, d: Path, paths: dict[str, str], threads
 # compare
 
 
-def _step_compare(config: StudyConfig, d: Path, paths: dict[str, str], threads: int, progress: ProgressFactory,
-                  log: Log) -> dict[str, Any]:
+def _step_compare(config: StudyConfig, d: Path, corpus: Any, threads: int,
+                  progress: ProgressFactory) -> dict[str, Any]:
     from ..compare import compare
 
-    corpus = _compare_corpus(config)
     out = {}
     for i, g in enumerate(config.groups):
         gdir = d / f"group{i}"
@@ -276,7 +272,7 @@ def _codegen_models(config: StudyConfig) -> list[str]:
 
 
 def _step_codegen(config: StudyConfig, d: Path, models: list[str], paths: dict[str, str], threads: int,
-                  progress: ProgressFactory, log: Log) -> dict[str, Any]:
+                  progress: ProgressFactory) -> dict[str, Any]:
     from ..codegen.problems import load_problems
     from ..codegen.runner import CodegenSettings, run_codegen
     from ..codegen.sandbox import Limits, Sandbox
