@@ -164,3 +164,50 @@ def test_build_corpus_from_a_pygments_sdist(tmp_path):
     assert sorted(e["path"] for e in m["files"]) == ["python/pygments/python/example.py", "rust/pygments/rust/main.rs"]
     assert m["files"][0]["source_path"].startswith("pygments-9.9.tar.gz:")
     assert "Pygments" in m["sources"][0]["license"]
+
+
+def _fake_pygments_sdist(where):
+    import io as _io
+    import tarfile
+
+    sd = where / "pygments-9.8.tar.gz"
+    with tarfile.open(sd, "w:gz") as tar:
+        for name, data in [
+            ("pygments-9.8/tests/examplefiles/go/main.go", b"package main\nfunc main() {}\n"),
+            ("pygments-9.8/tests/examplefiles/c/a.c", b"int main(void) { return 0; }\n"),
+        ]:
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, _io.BytesIO(data))
+    return sd
+
+
+def test_named_corpora_build_once_into_the_cache(tmp_path, monkeypatch):
+    from tokprobe import corpus as corpus_mod
+
+    monkeypatch.setenv("TOKPROBE_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("TOKPROBE_SDIST", str(_fake_pygments_sdist(tmp_path)))
+    assert load_corpus("@smoke").digest == load_corpus().digest
+    c = load_corpus("@pygments")
+    assert sorted(c.languages) == ["c", "go"]
+    built = tmp_path / "cache" / "corpora" / "pygments-9.8"
+    assert (built / "manifest.json").is_file() and c.root == built
+    calls = []
+    monkeypatch.setattr(corpus_mod, "build_corpus", lambda *a, **k: calls.append(a))
+    assert load_corpus("@pygments").digest == c.digest and calls == []  # second use: no rebuild
+
+
+def test_unknown_corpus_name_is_a_clear_error(tmp_path):
+    with pytest.raises(InputError, match="unknown corpus name @nope"):
+        load_corpus("@nope")
+
+
+def test_study_config_keeps_named_corpora(tmp_path):
+    from tokprobe.study.config import load_config
+
+    cfg = tmp_path / "s.toml"
+    group = '[[groups]]\ntechnique = "quantization"\nreference = "a.gguf"\nvariants = ["b.gguf"]\n'
+    cfg.write_text(group + '[compare]\ncorpus = "@pygments"\n')
+    assert load_config(cfg).compare.corpus == "@pygments"
+    cfg.write_text(group + '[compare]\ncorpus = "code"\n')
+    assert load_config(cfg).compare.corpus == str((tmp_path / "code").resolve())

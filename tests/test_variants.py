@@ -175,3 +175,4 @@ def test_shipped_study_config_parses() -> None:
     assert by_tech["distillation"].variants == ["smollm2-135m-distill-L15", "smollm2-135m-distill-L6"]
     assert by_tech["finetuning"].variants == ["smollm2-135m-code"]
     assert cfg.vocab.enabled and cfg.coldstart.enabled and cfg.compare.enabled and cfg.codegen.enabled
+    assert cfg.compare.corpus == "@pygments"  # held out from the training data

@@ -44,8 +44,8 @@ TP_INLINE RowScan scan_row(const T* x, size_t n, TopKTracker* topk) {
     constexpr size_t B = kBlock<W>;
     RowScan out;
     float m = -kInf;
-    double sum = 0.0;   // sum of e^(x - m)
-    double tsum = 0.0;  // sum of e^(x - m) * (x - m), <= 0
+    LaneSum<vf> sum;   // sum of e^(x - m)
+    LaneSum<vf> tsum;  // sum of e^(x - m) * (x - m), <= 0
     size_t max_block = 0;
     vf vmin_acc = splat<vf>(kInf);
     float tail_min = kInf;
@@ -88,8 +88,8 @@ TP_INLINE RowScan scan_row(const T* x, size_t n, TopKTracker* topk) {
             if (m != -kInf) {  // rescale the sums to the new max
                 const double d = (double)cm - (double)m;
                 const double c = std::exp(-d);
-                tsum = c * (tsum - d * sum);
-                sum = c * sum;
+                tsum.v = c * (tsum.v - d * sum.v);
+                sum.scale(c);
             }
             m = cm;
             max_block = c0;
@@ -118,9 +118,9 @@ TP_INLINE RowScan scan_row(const T* x, size_t n, TopKTracker* topk) {
         };
         if (cm == m) exps(std::true_type{});
         else exps(std::false_type{});
-        sum += hsum(ones);
-        sum += hsum(acc_s);
-        tsum += hsum(acc_t);
+        sum.add(ones);
+        sum.add(acc_s);
+        tsum.add(acc_t);
     }
 
     if (kTrackMin) {
@@ -128,12 +128,13 @@ TP_INLINE RowScan scan_row(const T* x, size_t n, TopKTracker* topk) {
         if (tail_min < out.min) out.min = tail_min;
     }
     out.max = m;
-    if (m == -kInf || std::isnan(sum)) return out;
+    const double total = sum.total();
+    if (m == -kInf || std::isnan(total)) return out;
 
-    const double log_sum = std::log(sum);
+    const double log_sum = std::log(total);
     out.log_sum = log_sum;
     out.lse = (double)m + log_sum;
-    const double h = log_sum - tsum / sum;
+    const double h = log_sum - tsum.total() / total;
     out.entropy = h > 0.0 ? h : 0.0;
     const size_t end = max_block + B < n ? max_block + B : n;
     for (size_t i = max_block; i < end; ++i)

@@ -189,10 +189,16 @@ def load_corpus(
 ) -> Corpus:
     """Load a file or directory (default: the shipped smoke corpus) as a :class:`Corpus`.
 
-    ``language`` overrides extension detection for every file; ``languages`` keeps only those
-    languages (others are skipped as 'excluded_language').
+    ``path`` may also name a corpus: ``@smoke`` (the shipped one) or ``@pygments`` (see
+    :func:`named_corpus_dir`). ``language`` overrides extension detection for every file;
+    ``languages`` keeps only those languages (others are skipped as 'excluded_language').
     """
-    root = SMOKE_CORPUS if path is None else Path(path).expanduser()
+    if path is None:
+        root = SMOKE_CORPUS
+    elif os.fspath(path).startswith("@") and not Path(path).exists():
+        root = named_corpus_dir(os.fspath(path)[1:])
+    else:
+        root = Path(path).expanduser()
     forced = normalize_language(language) if language is not None else None
     keep = {normalize_language(l) for l in languages} if languages is not None else None
     if not root.exists():
@@ -235,6 +241,34 @@ SOURCE_LICENSES = {
     "for Pygments itself; each sample keeps the license of its origin, see the pygments AUTHORS/LICENSE)",
     "dir": "user-supplied directory: license as given by its owner",
 }
+
+
+NAMED_CORPORA = ("smoke", "pygments")
+
+
+def named_corpus_dir(name: str, *, download: bool = True) -> Path:
+    """Directory of a named corpus, built on first use.
+
+    ``smoke``: the shipped smoke corpus. ``pygments``: the example files of a pygments sdist (every
+    language tokprobe knows, none of it in the CPython standard library or the smoke corpus), so it
+    is held out from what ``tokprobe variants build`` trains on. Built once into
+    ``<cache>/corpora/<sdist name>`` from the sdist in the cache, downloaded with pip (PyPI) if absent.
+    """
+    if name == "smoke":
+        return SMOKE_CORPUS
+    if name != "pygments":
+        raise InputError(f"unknown corpus name @{name}: known are " + ", ".join("@" + n for n in NAMED_CORPORA))
+    from .vocab.fetch import cache_root
+
+    sd = find_pygments_sdist()
+    if sd is None:
+        if not download:
+            raise InputError("no pygments sdist in the cache for @pygments (run once with network access to PyPI)")
+        sd = download_pygments_sdist(cache_root() / "sdist")
+    out = cache_root() / "corpora" / sd.name[: -len(".tar.gz")]
+    if not (out / "manifest.json").is_file():
+        build_corpus(out, [str(sd)])
+    return out
 
 
 def stdlib_dir() -> Path:

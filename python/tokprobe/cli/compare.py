@@ -103,7 +103,7 @@ def register(app: typer.Typer) -> None:
         reference: str = typer.Argument(..., help="Reference model: a name (gemma3-270m-F16) or a GGUF path."),
         variants: List[str] = typer.Argument(..., help="One or more variants (names or GGUF paths)."),
         corpus: Optional[Path] = typer.Option(
-            None, "--corpus", "-C", help="A source file or directory (default: the shipped corpus)."
+            None, "--corpus", "-C", help="A source file or directory, or @pygments (held-out example files; default: the shipped corpus)."
         ),
         language: Optional[str] = typer.Option(None, "--language", "-l", help="Take every file as this language."),
         n_ctx: int = typer.Option(512, "--ctx", "-c", help="Context length of each window (llama.cpp's -c; default 512)."),

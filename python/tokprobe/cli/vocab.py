@@ -96,7 +96,7 @@ def vocab_command(
     replace_keywords: bool = typer.Option(False, "--replace-keywords", help="Use only the keyword file's lists (default: extend the shipped ones)."),
     languages: Optional[str] = typer.Option(None, "--languages", "-l", help="Only these languages, e.g. 'python,c++,js'."),
     show: str = typer.Option("coverage", "--show", "-s", help=f"Table to print: {', '.join(SHOW)}."),
-    corpus: Optional[str] = typer.Option(None, "--corpus", "-c", help="Code corpus (file or directory) for corpus statistics; 'smoke' = the shipped smoke corpus."),
+    corpus: Optional[str] = typer.Option(None, "--corpus", "-c", help="Code corpus (file or directory) for corpus statistics; 'smoke' or @smoke = the shipped smoke corpus, @pygments = held-out example files."),
     corpus_language: Optional[str] = typer.Option(None, "--corpus-language", help="Treat every corpus file as this language."),
     top_n: int = typer.Option(20, "--top", help="Top-N token ids per language in the corpus histograms."),
     max_run: int = typer.Option(32, "--max-run", help="Longest whitespace run checked."),

@@ -79,7 +79,7 @@ class ColdstartSettings:
 @dataclass
 class CompareSettings:
     enabled: bool = True
-    corpus: str = ""  # "" = the shipped smoke corpus
+    corpus: str = ""  # "" = the shipped smoke corpus; a path, or a named corpus (@smoke, @pygments)
     n_ctx: int = 512
     scheme: str = "llama"
     # Budget: the first whole lines of each language's files up to this many bytes (0 = every file),
@@ -270,9 +270,9 @@ def parse_config(data: dict[str, Any], *, source: str = "<dict>", base_dir: Path
         raise ConfigError(f"compare.mode: {cfg.compare.mode!r} is not lockstep, cache-exact or cache-topk")
     if cfg.codegen.models not in ("all", "ends"):
         raise ConfigError(f"codegen.models: {cfg.codegen.models!r} is not all or ends")
-    if cfg.compare.corpus:
-        cfg.compare.corpus = str((base_dir / cfg.compare.corpus).resolve()) if not os.path.isabs(
-            cfg.compare.corpus) else cfg.compare.corpus
+    if cfg.compare.corpus and not cfg.compare.corpus.startswith("@"):  # "@name": a named corpus
+        path = os.path.expanduser(cfg.compare.corpus)
+        cfg.compare.corpus = path if os.path.isabs(path) else str((base_dir / path).resolve())
     return cfg
 
 
