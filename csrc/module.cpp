@@ -15,5 +15,5 @@ PYBIND11_MODULE(_core, m) {
     tokprobe::register_topk(m);
     tokprobe::register_histogram(m);
     tokprobe::register_summary(m);
-    tokprobe::register_read_floor(m);
+    tokprobe::register_floors(m);
 }

@@ -13,6 +13,6 @@ void register_class_mass(pybind11::module_& m);
 void register_topk(pybind11::module_& m);
 void register_histogram(pybind11::module_& m);
 void register_summary(pybind11::module_& m);
-void register_read_floor(pybind11::module_& m);
+void register_floors(pybind11::module_& m);
 
 }  // namespace tokprobe

@@ -655,3 +655,18 @@ def test_pool_survives_fork() -> None:
             os._exit(0 if ok else 1)
     _, status = os.waitpid(pid, 0)
     assert os.WEXITSTATUS(status) == 0
+
+
+def test_benchmark_floors_compute_what_they_claim(simd: str) -> None:
+    """read_floor / exp_floor (bench_core's yardsticks) do their stated work, checked in float64."""
+    rng = np.random.default_rng(11)
+    x = logits(rng, 3, 1001, 3.0)
+    y = logits(rng, 3, 1001, 3.0)
+    x[0, 0], y[1, 5], x[2, -1] = 120.0, -300.0, 95.0  # clamped to +-80 (the last one in the scalar tail)
+    x64, y64 = x.astype(np.float64), y.astype(np.float64)
+    np.testing.assert_allclose(_core.read_floor(x, y), x64.sum() + y64.sum(), rtol=1e-6)
+    xc, yc = np.clip(x64, -80, 80), np.clip(y64, -80, 80)
+    want = (np.exp(xc) + np.exp(yc) + np.exp(-xc) + np.exp(-yc)).sum()
+    np.testing.assert_allclose(_core.exp_floor(x, y), want, rtol=1e-6)
+    with pytest.raises(ValueError, match="same shape"):
+        _core.exp_floor(x, y[:2])
