@@ -93,3 +93,25 @@ def test_cli_user_errors_exit_2(runs, case: str, words: str) -> None:
     assert r.returncode == 2
     lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
     assert len(lines) == 1 and words in lines[0] and "Traceback" not in r.stderr
+
+
+def test_progress_without_a_terminal_prints_plain_lines(monkeypatch):
+    import io as _io
+
+    from tokprobe.cli import _common
+
+    out = _io.StringIO()
+    clock = iter([0.0, 1.0, 2.0, 40.0, 41.0, 42.0])
+    monkeypatch.setattr(_common.time, "monotonic", lambda: next(clock))
+    update = _common.line_progress("finetune", "steps", out)
+    update(1, 4)   # t=1: first update is printed
+    update(2, 4)   # t=2: within 30 s, skipped
+    update(3, 4)   # t=40: due
+    update(4, 4)   # t=41: finished
+    update(4, 4)   # t=42: same final state, not repeated
+    lines = out.getvalue().splitlines()
+    assert lines == [
+        "finetune: 1/4 (25%), 1 s, 1.0 steps/s, ETA 3 s",
+        "finetune: 3/4 (75%), 40 s, 0.1 steps/s, ETA 13 s",
+        "finetune: 4/4 (100%), 41 s, 0.1 steps/s",
+    ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, Iterator
@@ -55,7 +56,16 @@ def _cell(v: object, float_fmt: str) -> str:
 
 @contextmanager
 def progress_bar(description: str, unit: str = "") -> Iterator[Callable[[int, int], None]]:
-    """A rich progress bar; yields ``update(done, total)`` for the API's progress callbacks."""
+    """A rich progress bar; yields ``update(done, total)`` for the API's progress callbacks.
+
+    When stderr is not a terminal (a log file, CI) a bar would print nothing until the end, so a
+    plain line is written instead at the first update, every ``PROGRESS_LINE_EVERY`` seconds and on
+    completion.
+    """
+    console = _stderr_console()
+    if not console.is_terminal:
+        yield line_progress(description, unit, console.file)
+        return
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
@@ -75,7 +85,7 @@ def progress_bar(description: str, unit: str = "") -> Iterator[Callable[[int, in
         TimeElapsedColumn(),
         TimeRemainingColumn(),
     ]
-    with Progress(*columns, transient=False, console=_stderr_console()) as prog:
+    with Progress(*columns, transient=False, console=console) as prog:
         task = prog.add_task(description, total=None, rate="")
 
         def update(done: int, total: int) -> None:
@@ -86,6 +96,33 @@ def progress_bar(description: str, unit: str = "") -> Iterator[Callable[[int, in
             prog.update(task, completed=done, total=total, rate=rate)
 
         yield update
+
+
+PROGRESS_LINE_EVERY = 30.0  # seconds between plain progress lines
+
+
+def line_progress(description: str, unit: str, stream, every: float | None = None) -> Callable[[int, int], None]:
+    """``update(done, total)`` writing lines like ``finetune: 50/200 (25%), 310 s, ETA 930 s``."""
+    start = time.monotonic()
+    state = {"last": None, "done": None}
+
+    def update(done: int, total: int) -> None:
+        now = time.monotonic()
+        finished = bool(total) and done >= total
+        due = state["last"] is None or now - state["last"] >= (PROGRESS_LINE_EVERY if every is None else every)
+        if not (due or finished) or (finished and state["done"] == done):
+            return
+        state["last"], state["done"] = now, done
+        elapsed = now - start
+        parts = [f"{description}: {done:,}" + (f"/{total:,} ({100 * done / total:.0f}%)" if total else "")]
+        parts.append(f"{elapsed:.0f} s")
+        if unit and done and elapsed > 0:
+            parts.append(f"{done / elapsed:,.1f} {unit}/s")
+        if total and done and not finished:
+            parts.append(f"ETA {elapsed * (total - done) / done:.0f} s")
+        print(", ".join(parts), file=stream, flush=True)
+
+    return update
 
 
 def _stderr_console():
