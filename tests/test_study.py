@@ -141,3 +141,24 @@ def test_bad_config_cli_one_line(tmp_path: Path):
     notoml.write_text("[[groups]\n")
     out = subprocess.run([sys.executable, "-m", "tokprobe", "study", str(notoml)], capture_output=True, text=True)
     assert out.returncode == 2 and "not valid TOML" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_guidelines_say_no_variant_once_and_name_their_group() -> None:
+    import pandas as pd
+
+    from tokprobe.report import guidelines as G
+    from tokprobe.report.build import _tagged
+    from tokprobe.report.document import _inline
+
+    v = pd.DataFrame({"model": ["a", "b"], "label": ["a", "b"], "file_size": [2**20, 2**21],
+                      "bits_per_weight": [4.0, 8.0], "kl_mean": [0.5, 0.2], "kl_err": [0.01, 0.01]})
+    assert G.size_guidelines(v, None, "ref") == ["No variant stays under mean KL 0.1 nats/token."]
+    v.loc[1, "kl_mean"] = 0.03
+    lines = G.size_guidelines(v, None, "ref")
+    assert lines[0] == "No variant stays under mean KL 0.01 nats/token."
+    assert lines[1].startswith("Smallest variant with mean KL < 0.05 (and 0.1) nats/token: `b`")
+    one = {"groups": [{"name": "ladder"}]}
+    two = {"groups": [{"name": "ladder"}, {"name": "students"}]}
+    assert _tagged(one, 0, ["x"]) == ["x"]
+    assert _tagged(two, 1, ["x"]) == ["*students*: x"]
+    assert _inline("*students*: `a*b`") == "<em>students</em>: <code>a*b</code>"

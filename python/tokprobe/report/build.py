@@ -75,14 +75,14 @@ def build_document(run_dir: str | Path) -> Document:
         if v["bits_per_weight"].notna().any():
             sec.images.append(("Bits per weight vs mean KL, with the Pareto front",
                                P.plot_size_vs_kl(v, figs / f"size_vs_kl_{i}.png")))
-            guide.bullets += G.size_guidelines(v.dropna(subset=["file_size"]), p1, ref)
+            guide.bullets += _tagged(config, i, G.size_guidelines(v.dropna(subset=["file_size"]), p1, ref))
         by_class = _read(g / "breakdown-class.csv")
         if by_class is not None and len(by_class):
             sec.images.append(("Mean KL by class of the target token", P.plot_grouped_bars(
                 by_class, "class", "kl_mean", "variant", figs / f"kl_by_class_{i}.png",
                 "KL by token class", "mean KL (nats/token)", log=True)))
             sec.tables.append(("By class of the target token", by_class))
-            guide.bullets += G.class_guidelines(by_class)
+            guide.bullets += _tagged(config, i, G.class_guidelines(by_class))
         by_lang = _read(g / "breakdown-language.csv")
         if by_lang is not None and len(by_lang):
             sec.images.append(("Mean KL by language", P.plot_grouped_bars(
@@ -108,7 +108,7 @@ def build_document(run_dir: str | Path) -> Document:
                          ("coldstart_shifts.png", "Largest top-token shifts against the reference")):
             if (g / png).is_file():
                 sec.images.append((cap, g / png))
-        guide.bullets += G.coldstart_guidelines(summary)
+        guide.bullets += _tagged(config, i, G.coldstart_guidelines(summary))
 
     # --- vocab
     vdir = run / "steps" / "vocab"
@@ -139,6 +139,13 @@ def build_document(run_dir: str | Path) -> Document:
     if not guide.bullets:
         guide.text.append("No analysis produced numbers to derive guidelines from.")
     return doc
+
+
+def _tagged(config: dict, i: int, bullets: list[str]) -> list[str]:
+    """With several groups, each guideline names the group it was measured in."""
+    if len(config.get("groups") or []) < 2:
+        return bullets
+    return [f"*{_group_name(config, i)}*: {b}" for b in bullets]
 
 
 def _group_name(config: dict, i: int) -> str:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import html
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -87,8 +88,12 @@ code{background:#f5f5f5;padding:0 .2em}.sub{color:#555}
 
 
 def _inline(text: str) -> str:
+    """`code` and *emphasis*, the two markdown marks the report's prose uses."""
     parts = html.escape(text).split("`")
-    return "".join(f"<code>{p}</code>" if i % 2 else p for i, p in enumerate(parts))
+    return "".join(f"<code>{p}</code>" if i % 2 else _EMPHASIS.sub(r"<em>\1</em>", p) for i, p in enumerate(parts))
+
+
+_EMPHASIS = re.compile(r"\*([^*]+)\*")
 
 
 def _html_table(df: pd.DataFrame) -> str:

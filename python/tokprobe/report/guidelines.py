@@ -27,6 +27,8 @@ def size_guidelines(variants: pd.DataFrame, passk: pd.DataFrame | None, referenc
             ok = ok.merge(passk[["model", "pass_at_k"]], on="model", how="left")
             ok = ok[(ok["pass_at_k"] >= ref_ci[0] - 1e-12) | ok["pass_at_k"].isna()]
         picks.append((thr, ok.iloc[0] if len(ok) else None))
+    if all(best is None for _, best in picks):  # one line, at the loosest threshold
+        picks = picks[-1:]
     for i, (thr, best) in enumerate(picks):
         if i and best is not None and picks[i - 1][1] is not None and best["model"] == picks[i - 1][1]["model"]:
             continue  # the same answer as the tighter threshold: said once
