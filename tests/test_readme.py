@@ -31,3 +31,17 @@ def test_readme_main_command_installs_and_runs_the_study():
     command = _fenced_after("<!-- main-command -->")
     assert command.startswith("pip install ")
     assert "tokprobe study" in command
+
+
+def test_local_links_in_the_docs_resolve():
+    """Every relative link or image in README.md and docs/*.md points at a file in the repository."""
+    root = ROOT
+    pages = [root / "README.md", *sorted((root / "docs").rglob("*.md"))]
+    missing = []
+    for page in pages:
+        for target in re.findall(r"\]\(([^)\s]+)\)", page.read_text()):
+            if target.startswith(("http://", "https://", "#", "mailto:")):
+                continue
+            if not (page.parent / target.split("#")[0]).exists():
+                missing.append(f"{page.relative_to(root)} -> {target}")
+    assert not missing, missing

@@ -121,6 +121,8 @@ def test_changed_settings_rerun_only_that_step(study_inputs: Path, tmp_path: Pat
          "compare.bogus"),
         ({"groups": [{"technique": "scaling", "reference": "a", "variants": ["b"]}], "codegen": {"limit": -1}},
          "codegen.limit"),
+        ({"groups": [{"technique": "scaling", "reference": "a", "variants": ["b"]}],
+          "codegen": {"prompt_mode": "instruct"}}, "codegen.prompt_mode"),
         ({"groups": [{"technique": "scaling", "reference": "a", "variants": ["b"]}], "extra": {}}, "extra"),
     ],
 )
@@ -162,3 +164,17 @@ def test_guidelines_say_no_variant_once_and_name_their_group() -> None:
     assert _tagged(one, 0, ["x"]) == ["x"]
     assert _tagged(two, 1, ["x"]) == ["*students*: x"]
     assert _inline("*students*: `a*b`") == "<em>students</em>: <code>a*b</code>"
+
+
+def test_coldstart_guidelines_flag_shifts_both_ways() -> None:
+    import pandas as pd
+
+    from tokprobe.report import guidelines as G
+
+    s = pd.DataFrame({"model": ["ref", "ft", "q"], "pkp": [0.066, 0.060, 0.030], "stp": [0.51, 0.10, 0.50]})
+    assert G.coldstart_guidelines(s) == [
+        "`ft` moves cold-start mass: STP 0.510 → 0.100 (0.20x).",
+        "`q` moves cold-start mass: PKP 0.066 → 0.030 (0.45x).",
+    ]
+    same = s.iloc[[0, 0]].reset_index(drop=True)
+    assert G.coldstart_guidelines(same)[0].startswith("Cold start: every variant keeps PKP and STP")

@@ -176,3 +176,4 @@ def test_shipped_study_config_parses() -> None:
     assert by_tech["finetuning"].variants == ["smollm2-135m-code"]
     assert cfg.vocab.enabled and cfg.coldstart.enabled and cfg.compare.enabled and cfg.codegen.enabled
     assert cfg.compare.corpus == "@pygments"  # held out from the training data
+    assert cfg.codegen.prompt_mode == "chat"  # the Instruct model explains in prose given raw prompts

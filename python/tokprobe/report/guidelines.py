@@ -68,17 +68,18 @@ def class_guidelines(by_class: pd.DataFrame) -> list[str]:
 
 
 def coldstart_guidelines(summary: pd.DataFrame) -> list[str]:
-    """Flag cold-start shifts of the kind the paper reports (STP jump, PKP collapse at low bits)."""
+    """Flag cold-start shifts of the kind the paper reports (STP jump, PKP collapse at low bits), in
+    either direction: a ratio to the reference of 1.5x or more, or 0.67x or less."""
     if summary is None or len(summary) < 2:
         return []
     ref = summary.iloc[0]
     out = []
     for r in summary.iloc[1:].itertuples():
         notes = []
-        if ref["stp"] > 0 and r.stp / ref["stp"] >= 1.5:
-            notes.append(f"STP {ref['stp']:.3f} → {r.stp:.3f} ({r.stp / ref['stp']:.1f}x)")
-        if ref["pkp"] > 0 and r.pkp / ref["pkp"] <= 0.67:
-            notes.append(f"PKP {ref['pkp']:.3f} → {r.pkp:.3f} ({r.pkp / ref['pkp']:.2f}x)")
+        for name in ("stp", "pkp"):
+            base, val = ref[name], getattr(r, name)
+            if base > 0 and not (0.67 < val / base < 1.5):
+                notes.append(f"{name.upper()} {base:.3f} → {val:.3f} ({val / base:.2f}x)")
         if notes:
             out.append(f"`{r.model}` moves cold-start mass: " + ", ".join(notes) + ".")
     if not out:

@@ -96,6 +96,9 @@ class CodegenSettings:
     max_tokens: int = 256
     # Which models generate: "all", or "ends" (each group's reference and its last variant).
     models: str = "all"
+    # "auto" (chat for models whose name says instruct/-it/chat and that have a chat template), "raw"
+    # or "chat": one mode for every model keeps their pass rates comparable.
+    prompt_mode: str = "auto"
 
 
 @dataclass
@@ -270,6 +273,8 @@ def parse_config(data: dict[str, Any], *, source: str = "<dict>", base_dir: Path
         raise ConfigError(f"compare.mode: {cfg.compare.mode!r} is not lockstep, cache-exact or cache-topk")
     if cfg.codegen.models not in ("all", "ends"):
         raise ConfigError(f"codegen.models: {cfg.codegen.models!r} is not all or ends")
+    if cfg.codegen.prompt_mode not in ("auto", "raw", "chat"):
+        raise ConfigError(f"codegen.prompt_mode: {cfg.codegen.prompt_mode!r} is not auto, raw or chat")
     if cfg.compare.corpus and not cfg.compare.corpus.startswith("@"):  # "@name": a named corpus
         path = os.path.expanduser(cfg.compare.corpus)
         cfg.compare.corpus = path if os.path.isabs(path) else str((base_dir / path).resolve())

@@ -279,7 +279,8 @@ def _step_codegen(config: StudyConfig, d: Path, models: list[str], paths: dict[s
     from ..models import load
 
     problems = load_problems(limit=config.codegen.limit or None)
-    settings = CodegenSettings(max_tokens=config.codegen.max_tokens, seed=config.seed)
+    settings = CodegenSettings(max_tokens=config.codegen.max_tokens, seed=config.seed,
+                               prompt_mode=config.codegen.prompt_mode)
     rows = []
     with Sandbox(Limits(), jobs=threads) as sandbox:
         for m in models:
