@@ -144,42 +144,34 @@ def test_cli_corpus_build(capsys, tmp_path):
     assert json.loads(out) == [{"language": "php", "files": 1, "n_bytes": 14}]
 
 
-def test_build_corpus_from_a_pygments_sdist(tmp_path):
+def _fake_pygments_sdist(where, version="9.8", files=None):
+    """A pygments-<version>.tar.gz with the given (path inside the sdist, bytes) members."""
     import io as _io
     import tarfile
 
-    sd = tmp_path / "pygments-9.9.tar.gz"
+    files = files or [("tests/examplefiles/go/main.go", b"package main\nfunc main() {}\n"),
+                      ("tests/examplefiles/c/a.c", b"int main(void) { return 0; }\n")]
+    sd = where / f"pygments-{version}.tar.gz"
     with tarfile.open(sd, "w:gz") as tar:
-        for name, data in [
-            ("pygments-9.9/tests/examplefiles/python/example.py", b"print('hi')\n"),
-            ("pygments-9.9/tests/examplefiles/python/example.py.output", b"tokens"),
-            ("pygments-9.9/tests/examplefiles/rust/main.rs", b"fn main() {}\n"),
-            ("pygments-9.9/tests/examplefiles/conftest.py", b"import pytest\n"),
-            ("pygments-9.9/pygments/lexer.py", b"class Lexer: pass\n"),
-        ]:
-            info = tarfile.TarInfo(name)
+        for name, data in files:
+            info = tarfile.TarInfo(f"pygments-{version}/{name}")
             info.size = len(data)
             tar.addfile(info, _io.BytesIO(data))
+    return sd
+
+
+def test_build_corpus_from_a_pygments_sdist(tmp_path):
+    sd = _fake_pygments_sdist(tmp_path, "9.9", [
+        ("tests/examplefiles/python/example.py", b"print('hi')\n"),
+        ("tests/examplefiles/python/example.py.output", b"tokens"),
+        ("tests/examplefiles/rust/main.rs", b"fn main() {}\n"),
+        ("tests/examplefiles/conftest.py", b"import pytest\n"),
+        ("pygments/lexer.py", b"class Lexer: pass\n"),
+    ])
     m = build_corpus(tmp_path / "out", [str(sd)])
     assert sorted(e["path"] for e in m["files"]) == ["python/pygments/python/example.py", "rust/pygments/rust/main.rs"]
     assert m["files"][0]["source_path"].startswith("pygments-9.9.tar.gz:")
     assert "Pygments" in m["sources"][0]["license"]
-
-
-def _fake_pygments_sdist(where):
-    import io as _io
-    import tarfile
-
-    sd = where / "pygments-9.8.tar.gz"
-    with tarfile.open(sd, "w:gz") as tar:
-        for name, data in [
-            ("pygments-9.8/tests/examplefiles/go/main.go", b"package main\nfunc main() {}\n"),
-            ("pygments-9.8/tests/examplefiles/c/a.c", b"int main(void) { return 0; }\n"),
-        ]:
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, _io.BytesIO(data))
-    return sd
 
 
 def test_named_corpora_build_once_into_the_cache(tmp_path, monkeypatch):
