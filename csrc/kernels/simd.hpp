@@ -184,17 +184,6 @@ TP_INLINE bool any(VI m) {
     return r != 0;
 }
 
-// Horizontal reductions as trees: a chain of W dependent adds per block would cost more than the block.
-// Lane sums are short (one block's terms); the horizontal sum is in double.
-template <class VF>
-TP_INLINE double hsum(VF a) {
-    double t[lanes<VF>];
-    for (int i = 0; i < lanes<VF>; ++i) t[i] = (double)a[i];
-    for (int w = lanes<VF> / 2; w > 0; w /= 2)
-        for (int i = 0; i < w; ++i) t[i] += t[i + w];
-    return t[0];
-}
-
 // Float64 sums kept lane-wise: a block's float lanes are widened and added here (two converts and
 // two adds per block), and only the row's end pays for one horizontal sum.
 template <class VF>
@@ -203,6 +192,7 @@ struct LaneSum {
     D v{};
     TP_INLINE void add(VF a) { v += __builtin_convertvector(a, D); }
     TP_INLINE void scale(double c) { v *= c; }
+    // Horizontal sum as a tree: a chain of W dependent adds would cost more than a block.
     TP_INLINE double total() const {
         double t[lanes<VF>];
         for (int i = 0; i < lanes<VF>; ++i) t[i] = v[i];
@@ -211,6 +201,14 @@ struct LaneSum {
         return t[0];
     }
 };
+
+// One vector's lanes summed in double.
+template <class VF>
+TP_INLINE double hsum(VF a) {
+    LaneSum<VF> s;
+    s.add(a);
+    return s.total();
+}
 
 template <class VF>
 TP_INLINE float hmax(VF a) {
