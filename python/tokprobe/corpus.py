@@ -249,8 +249,8 @@ NAMED_CORPORA = ("smoke", "pygments")
 def named_corpus_dir(name: str, *, download: bool = True) -> Path:
     """Directory of a named corpus, built on first use.
 
-    ``smoke``: the shipped smoke corpus. ``pygments``: the example files of a pygments sdist (every
-    language tokprobe knows, none of it in the CPython standard library or the smoke corpus), so it
+    ``smoke``: the shipped smoke corpus. ``pygments``: the example files of a pygments sdist (12
+    languages, none of it in the CPython standard library or the smoke corpus), so it
     is held out from what ``tokprobe variants build`` trains on. Built once into
     ``<cache>/corpora/<sdist name>`` from the sdist in the cache, downloaded with pip (PyPI) if absent.
     """

@@ -101,7 +101,7 @@ def progress_bar(description: str, unit: str = "") -> Iterator[Callable[[int, in
 PROGRESS_LINE_EVERY = 30.0  # seconds between plain progress lines
 
 
-def line_progress(description: str, unit: str, stream, every: float | None = None) -> Callable[[int, int], None]:
+def line_progress(description: str, unit: str, stream) -> Callable[[int, int], None]:
     """``update(done, total)`` writing lines like ``finetune: 50/200 (25%), 310 s, ETA 930 s``."""
     start = time.monotonic()
     state = {"last": None, "done": None}
@@ -109,7 +109,7 @@ def line_progress(description: str, unit: str, stream, every: float | None = Non
     def update(done: int, total: int) -> None:
         now = time.monotonic()
         finished = bool(total) and done >= total
-        due = state["last"] is None or now - state["last"] >= (PROGRESS_LINE_EVERY if every is None else every)
+        due = state["last"] is None or now - state["last"] >= PROGRESS_LINE_EVERY
         if not (due or finished) or (finished and state["done"] == done):
             return
         state["last"], state["done"] = now, done
