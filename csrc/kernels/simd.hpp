@@ -238,7 +238,7 @@ TP_INLINE IntOf<VF> first_lanes(size_t n) {
 
 // ---- exp ------------------------------------------------------------------------------------------
 // e^z = 2^n e^r, n = round(z / ln 2), |r| <= ln2/2 (Cody-Waite split of ln 2: n * kLn2Hi is exact),
-// e^r = 1 + r + r^2 P(r). Valid for z <= 88; the kernels only call it with z <= ~0.
+// e^r by a polynomial in r (exp_poly). Valid for z <= 88; the kernels only call it with z <= ~0.
 
 constexpr float kLog2e = 1.44269504088896341f;
 constexpr float kLn2 = 0.693147180559945309f;
