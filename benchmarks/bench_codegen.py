@@ -59,7 +59,8 @@ def raw_llama_generate(path: str, prompt_ids: list[int], n_tokens: int, threads:
         arr = (L.llama_token * len(prompt_ids))(*prompt_ids)
         for k in range(0, len(prompt_ids), 512):
             nb = min(512, len(prompt_ids) - k)
-            if L.llama_decode(ctx, L.llama_batch_get_one(ctypes.cast(ctypes.addressof(arr) + k * ctypes.sizeof(L.llama_token), ctypes.POINTER(L.llama_token)), nb)) != 0:
+            start = ctypes.cast(ctypes.addressof(arr) + k * ctypes.sizeof(L.llama_token), ctypes.POINTER(L.llama_token))
+            if L.llama_decode(ctx, L.llama_batch_get_one(start, nb)) != 0:
                 raise RuntimeError("llama_decode failed (prompt)")
         out: list[int] = []
         one = (L.llama_token * 1)()
@@ -172,7 +173,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"generation  {gen['model']} threads={gen['threads']} prompt={gen['prompt_tokens']} tok, "
               f"{gen['generated_tokens']} generated")
         print(f"  tokprobe Model.generate : {gen['tokprobe_tok_per_s']:8.2f} tok/s")
-        print(f"  raw llama_decode loop   : {gen['llama_cpp_tok_per_s']:8.2f} tok/s  (flash attention off, as tokprobe)")
+        rate = gen["llama_cpp_tok_per_s"]
+        print(f"  raw llama_decode loop   : {rate:8.2f} tok/s  (flash attention off, as tokprobe)")
         print(f"  raw, llama.cpp defaults : {gen['llama_cpp_default_fa_tok_per_s']:8.2f} tok/s  (flash attention auto)")
         print(f"  ratio tokprobe/raw      : {gen['ratio']:8.3f}   same tokens: {gen['same_tokens']}")
         print(f"  ratio vs defaults       : {gen['ratio_vs_default_fa']:8.3f}")

@@ -63,12 +63,14 @@ def decode_only(ref: str, var: str, ids, n_ctx: int, threads: int) -> tuple[floa
             models.load(var, n_ctx=n_ctx, n_batch=n_ctx, threads=threads) as b:
         t0 = time.perf_counter()
         n = 0
-        for x, y in zip(a.evaluate(ids, n_ctx=n_ctx, batch=n_ctx), b.evaluate(ids, n_ctx=n_ctx, batch=n_ctx)):
+        pairs = zip(a.evaluate(ids, n_ctx=n_ctx, batch=n_ctx), b.evaluate(ids, n_ctx=n_ctx, batch=n_ctx), strict=True)
+        for x, _ in pairs:
             n += x.rows
         return time.perf_counter() - t0, n
 
 
-def lockstep(ref: str, var: str, corpus: str | None, n_ctx: int, max_tokens: int, threads: int) -> tuple[float, int, dict]:
+def lockstep(ref: str, var: str, corpus: str | None, n_ctx: int, max_tokens: int,
+             threads: int) -> tuple[float, int, dict]:
     from tokprobe.compare import compare
 
     with tempfile.TemporaryDirectory() as d:
@@ -186,7 +188,8 @@ def main(argv: list[str] | None = None) -> int:
         result.update(rss={str(k): v for k, v in rss.items()}, rss_ratio=ratio, rss_decode_only=base,
                       rss_over_decode_only=hi["maxrss_kb"] / base["maxrss_kb"])
         for n in sizes:
-            rows.append((f"peak RSS, {n} corpus tokens ({rss[n]['n_scored']} scored)", f"{rss[n]['maxrss_kb'] / 1024:.0f} MiB"))
+            rows.append((f"peak RSS, {n} corpus tokens ({rss[n]['n_scored']} scored)",
+                         f"{rss[n]['maxrss_kb'] / 1024:.0f} MiB"))
         rows.append((f"peak RSS ratio {sizes[-1]} / {sizes[0]} tokens (target ~1.0)", f"{ratio:.3f}"))
         rows.append((f"peak RSS of decode-only, {sizes[0]} tokens (llama.cpp's own buffers)",
                      f"{base['maxrss_kb'] / 1024:.0f} MiB"))
@@ -203,8 +206,10 @@ def main(argv: list[str] | None = None) -> int:
                       kl_cache_exact_bounds=[ex["kl_lower_mean"], ex["kl_upper_mean"]],
                       kl_cache_topk=tk["kl_mean"], kl_cache_topk_bounds=[tk["kl_lower_mean"], tk["kl_upper_mean"]])
         rows += [("llama.cpp base file (bytes/token = 2 x vocab + 8)", f"{llama}"),
-                 ("cache-exact (bytes/token)", f"{ex['bytes_per_token']:.0f}  ({llama / ex['bytes_per_token']:.2f}x smaller)"),
-                 (f"cache-topk K={a.topk} (bytes/token)", f"{tk['bytes_per_token']:.0f}  ({llama / tk['bytes_per_token']:.0f}x smaller)"),
+                 ("cache-exact (bytes/token)",
+                  f"{ex['bytes_per_token']:.0f}  ({llama / ex['bytes_per_token']:.2f}x smaller)"),
+                 (f"cache-topk K={a.topk} (bytes/token)",
+                  f"{tk['bytes_per_token']:.0f}  ({llama / tk['bytes_per_token']:.0f}x smaller)"),
                  ("mean KL lock-step / cache-exact", f"{c['lockstep_kl_mean']:.6f} / {ex['kl_mean']:.6f} "
                                                     f"(bound [{ex['kl_lower_mean']:.6f}, {ex['kl_upper_mean']:.6f}])"),
                  (f"mean KL cache-topk K={a.topk} (lower) [upper]", f"{tk['kl_mean']:.6f} [{tk['kl_upper_mean']:.4f}]")]

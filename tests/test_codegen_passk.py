@@ -58,10 +58,10 @@ def test_monotone_in_k_and_c():
     n = 12
     for c in range(n + 1):
         vals = [pass_at_k(n, c, k) for k in range(1, n + 1)]
-        assert all(a <= b + 1e-15 for a, b in zip(vals, vals[1:]))
+        assert all(a <= b + 1e-15 for a, b in zip(vals, vals[1:], strict=False))
     for k in range(1, n + 1):
         vals = [pass_at_k(n, c, k) for c in range(n + 1)]
-        assert all(a <= b + 1e-15 for a, b in zip(vals, vals[1:]))
+        assert all(a <= b + 1e-15 for a, b in zip(vals, vals[1:], strict=False))
 
 
 def test_invalid_arguments():

@@ -320,7 +320,7 @@ def test_real_model_two_problems(tmp_path):
     tokprobe = pytest.importorskip("tokprobe")
     try:
         model = tokprobe.load("gemma3-270m", threads=2)
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         pytest.skip(f"default model not available: {exc}")
     problems = load_problems(limit=2)
     with model, Sandbox(Limits(timeout_s=10), jobs=1) as sb:

@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 from tokprobe.codegen import Limits, Sandbox, leftover_processes, load_problems
-from tokprobe.codegen.sandbox import _classify, _pick_slot_uids
+from tokprobe.codegen.procs import pick_slot_uids as _pick_slot_uids
+from tokprobe.codegen.verdict import classify as _classify
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the sandbox needs Linux")
 
@@ -41,7 +42,7 @@ def _assert_clean(sb: Sandbox, tmp_root: Path) -> None:
         if uid is not None:
             assert leftover_processes(uid=uid) == []
     assert list(tmp_root.iterdir()) == []
-    assert os.path.isdir("/proc/%d" % os.getpid())  # the tool is alive
+    assert os.path.isdir(f"/proc/{os.getpid()}")  # the tool is alive
 
 
 # ---------------------------------------------------------------------------------------- basics
@@ -236,7 +237,9 @@ def test_private_tmp(sandbox, tmp_root):
     if not iso.get("private_tmp"):
         pytest.skip("no mount namespace here")
     marker = Path(tempfile.gettempdir()) / "tokprobe-sbx-marker"
-    res = sandbox.run(f"open({str(marker)!r}, 'w').write('x')\nimport os\nassert os.listdir('/tmp') == ['tokprobe-sbx-marker']\n")
+    res = sandbox.run(
+        f"open({str(marker)!r}, 'w').write('x')\nimport os\nassert os.listdir('/tmp') == ['tokprobe-sbx-marker']\n"
+    )
     assert res.kind == "pass", res
     assert not marker.exists()
     _assert_clean(sandbox, tmp_root)
@@ -327,7 +330,8 @@ def test_all_canonical_solutions_pass(tmp_root):
     with Sandbox(Limits(timeout_s=15), jobs=2, tmp_root=tmp_root) as sb:
         results = sb.run_many([p.program(p.canonical_solution) for p in problems])
         elapsed = time.monotonic() - t0
-        failed = [(p.task_id, r.kind, r.error_type, r.message) for p, r in zip(problems, results) if not r.passed]
+        failed = [(p.task_id, r.kind, r.error_type, r.message)
+                  for p, r in zip(problems, results, strict=True) if not r.passed]
         assert failed == []
         assert elapsed < 30, elapsed
         _assert_clean(sb, tmp_root)
@@ -415,6 +419,7 @@ def test_programs_die_with_the_tool(tmp_path):
     assert leftover_processes(uid=uid), "the program did not start"
     proc.send_signal(signal.SIGKILL)
     proc.wait()
+    proc.stdout.close()
     deadline = time.monotonic() + 5
     while leftover_processes(uid=uid) and time.monotonic() < deadline:
         time.sleep(0.05)

@@ -17,7 +17,7 @@ import pytest
 from tokprobe import core, models
 from tokprobe.coldstart import coldstart
 from tokprobe.errors import InputError
-from tokprobe.vocab.classes import classify, token_kinds
+from tokprobe.lexicon import classify, token_kinds
 
 KEYWORDS = {
     "python": ["def", "return", "import", "class", "lambda", "elif", "yield", "nonlocal"],

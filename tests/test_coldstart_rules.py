@@ -2,49 +2,13 @@
 
 from __future__ import annotations
 
-import hashlib
-
 import numpy as np
 import pytest
 
 from tokprobe.coldstart import context as ctxmod
 from tokprobe.coldstart.tokensets import build_token_sets, check_forms, is_indent_text, is_stp_text
 from tokprobe.errors import InputError
-
-KINDS = ("normal", "control", "byte", "user_defined", "unused", "unknown")
-
-
-class FakeVocab:
-    """A tiny vocabulary with the attributes of tokprobe.models.Vocab that cold start reads."""
-
-    KIND_NAMES = KINDS
-
-    def __init__(self, tokens, *, bos_id=1, eos_id=0, add_bos=False):
-        # tokens: list of (piece, bytes, kind name)
-        self.pieces = [t[0] for t in tokens]
-        self.token_bytes = [t[1] for t in tokens]
-        self.kind = np.array([KINDS.index(t[2]) for t in tokens], dtype=np.uint8)
-        self.base_mask = np.isin(self.kind, [KINDS.index("normal"), KINDS.index("byte")])
-        self.n_vocab = len(tokens)
-        self.bos_id, self.eos_id, self.add_bos = bos_id, eos_id, add_bos
-        self.digest = hashlib.sha256("\0".join(self.pieces).encode()).hexdigest()
-
-    def tokenize(self, text, *, add_bos=None, special=False):
-        # greedy longest match over token bytes (enough for tests)
-        data = text.encode() if isinstance(text, str) else text
-        index = {b: i for i, b in enumerate(self.token_bytes) if b and self.kind[i] == 0}
-        out = [self.bos_id] if (self.add_bos if add_bos is None else add_bos) else []
-        pos = 0
-        while pos < len(data):
-            for end in range(len(data), pos, -1):
-                if data[pos:end] in index:
-                    out.append(index[data[pos:end]])
-                    pos = end
-                    break
-            else:
-                raise ValueError("untokenizable")
-        return np.array(out, dtype=np.int32)
-
+from tokprobe.testing import TableVocab
 
 TOKENS = [
     ("<|endoftext|>", b"", "control"),  # 0
@@ -75,7 +39,7 @@ TOKENS = [
 
 @pytest.fixture
 def vocab():
-    return FakeVocab(TOKENS)
+    return TableVocab(TOKENS)
 
 
 # ---- context ----------------------------------------------------------------------------------

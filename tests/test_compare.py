@@ -70,12 +70,12 @@ def _write_swapped_vocab_model(d: Path, model: Path) -> Path:
     import gguf
 
     from tokprobe.models import validate_gguf
-    from tokprobe.testing import _to_writer_value, _value_types, make_tiny_model
+    from tokprobe.testing import make_tiny_model, to_writer_value, value_types
 
     h = validate_gguf(model)
     src = d / "tok-swapped.gguf"
     w = gguf.GGUFWriter(str(src), arch="llama")
-    types = _value_types()
+    types = value_types()
     for key, val in h.kv.items():
         if not key.startswith("tokenizer."):
             continue
@@ -83,7 +83,7 @@ def _write_swapped_vocab_model(d: Path, model: Path) -> Path:
             val = list(val)
             val[1000], val[1001] = val[1001], val[1000]
         vtype, sub = h.kv_types[key]
-        w.add_key_value(key, _to_writer_value(val, vtype, sub), types[vtype], types[sub] if sub is not None else None)
+        w.add_key_value(key, to_writer_value(val, vtype, sub), types[vtype], types[sub] if sub is not None else None)
     w.write_header_to_file()
     w.write_kv_data_to_file()
     w.write_tensors_to_file()
@@ -152,7 +152,9 @@ def _numpy_tokens(ref_logits, var_logits, targets) -> dict[str, np.ndarray]:
     p, q = np.exp(lp), np.exp(lq)
     lm = np.log(0.5 * (p + q))
     r = np.arange(len(lp))
-    ov = lambda a, b: (a[:, :, None] == b[:, None, :]).any(2).sum(1) / a.shape[1]  # noqa: E731
+    def ov(a, b):
+        return (a[:, :, None] == b[:, None, :]).any(2).sum(1) / a.shape[1]
+
     tp, tq = _topk_sets(lp, 10), _topk_sets(lq, 10)
     return {
         "kl": (p * (lp - lq)).sum(1),
@@ -203,7 +205,8 @@ def test_per_token_values_equal_numpy(lockstep, dumped):
             np.testing.assert_allclose(got[col].to_numpy(), want[col], rtol=1e-6, atol=1e-9, err_msg=f"{v} {col}")
         for col in ("argmax_ref", "argmax_var"):
             assert np.array_equal(got[col].to_numpy(), want[col]), col
-        np.testing.assert_allclose(got["dp"], np.exp(want["logp_var"]) - np.exp(want["logp_ref"]), rtol=1e-6, atol=1e-10)
+        np.testing.assert_allclose(got["dp"], np.exp(want["logp_var"]) - np.exp(want["logp_ref"]),
+                                   rtol=1e-6, atol=1e-10)
 
 
 def test_summary_statistics_equal_numpy(lockstep, dumped):
@@ -215,7 +218,9 @@ def test_summary_statistics_equal_numpy(lockstep, dumped):
         m_q, e_q = _llama(nll_q)
         m_p, e_p = _llama(nll_p)
         cov = ((nll_q * nll_p).sum() / n - m_q * m_p) / (n - 1)
-        approx = lambda x: pytest.approx(x, rel=1e-6, abs=1e-9)  # noqa: E731
+        def approx(x):
+            return pytest.approx(x, rel=1e-6, abs=1e-9)
+
         assert r["n_tokens"] == n
         assert r["ppl_var"] == approx(math.exp(m_q)) and r["ppl_var_err"] == approx(math.exp(m_q) * e_q)
         assert r["ppl_ref"] == approx(math.exp(m_p)) and r["ppl_ref_err"] == approx(math.exp(m_p) * e_p)
@@ -260,7 +265,7 @@ def _llama_cpp_kld(ref_logits, var_logits, targets):
     the base row is stored as uint16 steps over [max - 16, max] of the logits (plus scale and minimum),
     KL sums only base log-probs above -16, nll_base comes from the stored row, top-1 is compared."""
     kl, nll_base, nll, same = [], [], [], []
-    for lr, lv, t in zip(ref_logits.astype(np.float32), var_logits.astype(np.float32), targets):
+    for lr, lv, t in zip(ref_logits.astype(np.float32), var_logits.astype(np.float32), targets, strict=True):
         mx, mn = lr.max(), max(lr.min(), lr.max() - 16)
         lse = np.log(np.exp((lr - mx).astype(np.float64)).sum())
         scale = (mx - mn) / 65535.0
@@ -317,7 +322,7 @@ def test_breakdowns_partition_the_tokens(lockstep):
     cls = lockstep.breakdown("class")
     t = lockstep.tokens
     for r in cls.itertuples():
-        sel = t[(t.variant == r.variant) & (t["class"] == getattr(r, "_2"))]
+        sel = t[(t.variant == r.variant) & (t["class"] == r._2)]
         assert r.kl_mean == pytest.approx(sel.kl.mean())
     assert set(lockstep.breakdown("language")["language"]) <= {"python", "c", "javascript"}
     assert {"keyword", "identifier", "operator", "whitespace"} <= set(cls["class"])
@@ -433,7 +438,7 @@ def test_cache_topk_agrees_with_lockstep_within_its_bounds(tiny, lockstep):
 
 
 def test_cached_reference_is_reused_without_loading_the_reference(tiny, tmp_path, monkeypatch):
-    import tokprobe.models as models
+    import tokprobe.models.handle as models  # the loader compare opens models with
 
     kw = dict(mode="cache-topk", topk=16, cache_dir=tmp_path / "cache")
     _run(tiny, [tiny.q8], tmp_path / "a", **kw)

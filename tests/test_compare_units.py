@@ -9,12 +9,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tokprobe.compare import classes as C
 from tokprobe.compare import stats as S
 from tokprobe.compare.store import ChunkStore
 from tokprobe.compare.stream import align_spans, build_stream, byte_class_counts
-from tokprobe.compare.windows import check_scheme, plan_windows
 from tokprobe.errors import EmptyInputError, InputError
+from tokprobe.lexicon import source_classes as C
+from tokprobe.models import check_scheme, plan_windows
 
 
 # -- source classes ------------------------------------------------------------------------------
@@ -32,9 +32,9 @@ def _classes_of(text: str, path: str, pieces: list[str]) -> list[str]:
 
 def test_python_classes_from_pygments():
     text = 'import os\ndef f(a, b=None):\n    """doc"""\n    return a if not b else 0x1f  # hi\n'
-    pieces = ["import", " os", "\n", "def", " f", "(", "a", ",", " b", "=", "None", "):", "\n    ", '"""doc"""', "\n    ",
-              "return", " a", " if", " not", " b", " else", " 0x1f", "  ", "# hi", "\n"]
-    got = dict(zip(pieces, _classes_of(text, "x.py", pieces)))
+    pieces = ["import", " os", "\n", "def", " f", "(", "a", ",", " b", "=", "None", "):", "\n    ", '"""doc"""',
+              "\n    ", "return", " a", " if", " not", " b", " else", " 0x1f", "  ", "# hi", "\n"]
+    got = dict(zip(pieces, _classes_of(text, "x.py", pieces), strict=True))
     assert got["import"] == "keyword"
     assert got[" os"] == "identifier"
     assert got["def"] == "keyword"
@@ -56,7 +56,7 @@ def test_token_spanning_lexemes_takes_first_non_whitespace_byte():
 def test_c_preprocessor_directive_is_keyword_and_include_file_literal():
     text = "#include <stdio.h>\n#define N 1\nint x;\n"
     pieces = ["#include", " <stdio.h>", "\n", "#define", " N", " 1", "\n", "int", " x", ";\n"]
-    got = dict(zip(pieces, _classes_of(text, "a.c", pieces)))
+    got = dict(zip(pieces, _classes_of(text, "a.c", pieces), strict=True))
     assert got["#include"] == "keyword" and got["#define"] == "keyword"
     assert got[" <stdio.h>"] == "literal"
     assert got[" N"] == "other"  # operand of a directive
@@ -74,7 +74,8 @@ def test_unknown_language_is_plain_text_and_utf8_bytes_align():
 
 def test_empty_span_is_other():
     bc = np.array([C.KEYWORD], dtype=np.uint8)
-    assert list(C.class_names(C.span_classes(bc, np.array([False]), np.array([0, 1]), np.array([0, 1])))) == ["other", "other"]
+    spans = C.span_classes(bc, np.array([False]), np.array([0, 1]), np.array([0, 1]))
+    assert list(C.class_names(spans)) == ["other", "other"]
 
 
 def test_jsx_and_language_name_fallback():
@@ -112,7 +113,8 @@ def test_llama_stats_match_perplexity_cpp_formulas():
     ratio = math.exp(m_q - m_p)
     assert got["ppl_ratio_err"] == pytest.approx(ratio * math.sqrt(e_q**2 + e_p**2 - 2 * cov), rel=1e-8)
     pq, pp = math.exp(m_q), math.exp(m_p)
-    assert got["ppl_diff_err"] == pytest.approx(math.sqrt((pq * e_q) ** 2 + (pp * e_p) ** 2 - 2 * pq * pp * cov), rel=1e-8)
+    diff_err = math.sqrt((pq * e_q) ** 2 + (pp * e_p) ** 2 - 2 * pq * pp * cov)
+    assert got["ppl_diff_err"] == pytest.approx(diff_err, rel=1e-8)
     assert (got["kl_mean"], got["kl_err"]) == pytest.approx(_llama_mean_unc(kl), rel=1e-9)
     srt = np.sort(kl)
 
@@ -182,7 +184,7 @@ def test_llama_windows_score_second_half():
 
 
 def test_sliding_scores_every_token_once():
-    w = plan_windows(300, 64, "sliding", 16)
+    w = plan_windows(300, 64, scheme="sliding", stride=16)
     targets = np.concatenate([x.positions for x in w]) + 1
     assert list(targets) == list(range(1, 300))
 

@@ -96,8 +96,8 @@ def ref_divergence(x: np.ndarray, y: np.ndarray, targets: np.ndarray | None = No
     js = 0.5 * js_t.sum(axis=1)
     kl[~ok] = klr[~ok] = js[~ok] = np.nan
     sp, sq = ref_row_stats(x, targets), ref_row_stats(y, targets)
-    k5 = np.array([_overlap(a, b, 5) if o else np.nan for a, b, o in zip(x, y, ok)])
-    k10 = np.array([_overlap(a, b, 10) if o else np.nan for a, b, o in zip(x, y, ok)])
+    k5 = np.array([_overlap(a, b, 5) if o else np.nan for a, b, o in zip(x, y, ok, strict=True)])
+    k10 = np.array([_overlap(a, b, 10) if o else np.nan for a, b, o in zip(x, y, ok, strict=True)])
     return {
         "kl": kl, "kl_reverse": klr, "js": js,
         "entropy_ref": sp["entropy"], "entropy_var": sq["entropy"],

@@ -94,7 +94,7 @@ def test_entropy_bounds_and_lse(pair) -> None:
 def test_summary_percentiles_and_merge(chunks, qs) -> None:
     whole = core.Summary()
     parts = [core.Summary() for _ in chunks]
-    for c, s in zip(chunks, parts):
+    for c, s in zip(chunks, parts, strict=True):
         whole.add(c)
         s.add(c)
     merged = core.Summary()

@@ -4,7 +4,7 @@ import pytest
 
 from tokprobe.corpus import SMOKE_CORPUS, build_corpus, count_lines, load_corpus
 from tokprobe.errors import EmptyInputError, InputError
-from tokprobe.languages import LANGUAGES
+from tokprobe.lexicon.languages import LANGUAGES
 
 
 def test_smoke_corpus_has_every_language():

@@ -123,7 +123,7 @@ def test_ladder_names_resolve_and_reuse(session_ladder: dict[str, Path], default
 
     cache = session_ladder["F16"].parent.parent / "cache-view"
     (cache / "ladder").mkdir(parents=True, exist_ok=True)
-    for t, p in session_ladder.items():
+    for p in session_ladder.values():
         link = cache / "ladder" / p.name
         if not link.exists():
             link.symlink_to(p)

@@ -12,16 +12,16 @@ from pathlib import Path
 
 import pytest
 
+from tokprobe import cache as tokprobe_cache
 from tokprobe.errors import FileFormatError, InputError
-from tokprobe.models import registry
-from tokprobe.models import default_cache_dir, fetch, file_sha256, list_models, register_name, resolve
+from tokprobe.models import default_cache_dir, fetch, file_sha256, list_models, register_name, registry, resolve
 
 
 @pytest.fixture
 def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     d = tmp_path / "cache"
     monkeypatch.setenv("TOKPROBE_CACHE", str(d))
-    registry._SHA_MEMO.clear()
+    tokprobe_cache.forget_hashes()
     return d
 
 
@@ -96,7 +96,7 @@ def test_file_sha256_is_cached_by_path_size_mtime(cache: Path, tmp_path: Path) -
     assert file_sha256(f) == want
     data = json.loads((cache / "sha256-cache.json").read_text())
     assert data[str(f.resolve())]["sha256"] == want
-    registry._SHA_MEMO.clear()
+    tokprobe_cache.forget_hashes()
     # a cached entry is trusted while size and mtime match (proof: a forged entry is returned) ...
     data[str(f.resolve())]["sha256"] = "f" * 64
     (cache / "sha256-cache.json").write_text(json.dumps(data))
@@ -104,7 +104,7 @@ def test_file_sha256_is_cached_by_path_size_mtime(cache: Path, tmp_path: Path) -
     # ... and ignored once the file changes
     f.write_bytes(b"hello world")
     os.utime(f, ns=(1, 1))
-    registry._SHA_MEMO.clear()
+    tokprobe_cache.forget_hashes()
     assert file_sha256(f) == hashlib.sha256(b"hello world").hexdigest()
 
 

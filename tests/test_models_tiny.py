@@ -364,7 +364,10 @@ def test_logits_after_matches_evaluator_row(tiny, ids) -> None:
     for k in (1, 2, 17, 40):
         out = tiny.logits_after(ids[:k])
         assert out.shape == (tiny.n_vocab,) and out.dtype == np.float32
-        assert np.abs(out - ref[k - 1]).max() <= 1e-3
+        # the same decode gives the same row; a one-row decode runs llama.cpp's vector kernels, whose
+        # float noise against the 40-row matrix kernels depends on the CPU the wheel was built for
+        assert np.abs(out - tiny.logits_all(ids[:k])[-1]).max() <= 1e-3
+        assert np.abs(out - ref[k - 1]).max() <= (1e-3 if k > 1 else 1e-2)
     with pytest.raises(EmptyInputError):
         tiny.logits_after([])
 
@@ -373,7 +376,7 @@ def test_logits_for_contexts_separate_sequences(tiny, ids) -> None:
     ctxs = [ids[:5], ids[:1], ids[3:20], ids[:40], [tiny.vocab.bos_id]]
     many = tiny.logits_for_contexts(ctxs)
     assert many.shape == (5, tiny.n_vocab)
-    for row, c in zip(many, ctxs):
+    for row, c in zip(many, ctxs, strict=True):
         assert np.abs(row - tiny.logits_after(c)).max() <= 1e-2  # float noise of other kernels
     # more contexts than fit in one decode are split transparently
     lots = [ids[i:i + 9] for i in range(0, 90, 1)]

@@ -134,7 +134,9 @@ def test_bad_config_names_the_key(data: dict, key: str):
 
 def test_bad_config_cli_one_line(tmp_path: Path):
     bad = tmp_path / "bad.toml"
-    bad.write_text('[[groups]]\ntechnique = "quantization"\nreference = "x"\nvariants = ["y"]\n[compare]\nmode = "fast"\n')
+    bad.write_text(
+        '[[groups]]\ntechnique = "quantization"\nreference = "x"\nvariants = ["y"]\n[compare]\nmode = "fast"\n'
+    )
     out = subprocess.run([sys.executable, "-m", "tokprobe", "study", str(bad)], capture_output=True, text=True)
     assert out.returncode == 2
     assert out.stderr.strip().startswith("error: compare.mode")

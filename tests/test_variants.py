@@ -84,7 +84,7 @@ def test_cli_missing_torch(monkeypatch: pytest.MonkeyPatch, capsys: pytest.Captu
 
 
 def _local_sdist() -> Path | None:
-    from tokprobe.vocab.fetch import SDIST_FILENAME, find_sdist
+    from tokprobe.models.sdist import SDIST_FILENAME, find_sdist
 
     found = find_sdist()
     if found is not None:
@@ -114,7 +114,7 @@ def test_pipeline_smoke(tiny_model_path: Path, tmp_path: Path, monkeypatch: pyte
     prefix = tiny_model_path.stem
     assert [v.name for v in res.variants] == [f"{prefix}-code", f"{prefix}-distill-L1"]
     assert seen and seen[-1][0] == seen[-1][1] == plan_units(recipe)
-    assert all(b >= a for (a, _), (b, _) in zip(seen, seen[1:]))
+    assert all(b >= a for (a, _), (b, _) in zip(seen, seen[1:], strict=False))
     assert [s for s, st in steps if st == "done"] == ["base", "data", "reference", "finetune", "distill-L1",
                                                      "gguf-code", "gguf-distill-L1"]
     # names resolve to the F16 files and the quantized ones

@@ -2,13 +2,14 @@ import json
 
 import pytest
 
-from tokprobe.vocab.analysis import analyze, whitespace_runs
-from tokprobe.vocab.corpus_stats import corpus_stats
-from tokprobe.vocab.coverage import coverage_summary, keyword_tokens, split_text
-from tokprobe.vocab.fake import byte_fallback_vocab, tiny_vocab
 from tokprobe.corpus import load_corpus
 from tokprobe.errors import InputError
-from tokprobe.languages import LANGUAGES
+from tokprobe.lexicon.forms import split_text
+from tokprobe.lexicon.languages import LANGUAGES
+from tokprobe.testing import byte_fallback_vocab, tiny_vocab
+from tokprobe.vocab.analysis import analyze, whitespace_runs
+from tokprobe.vocab.corpus_stats import corpus_stats
+from tokprobe.vocab.coverage import coverage_summary, keyword_tokens
 
 KW = {"python": ["def", "yield from", "class", "return"], "javascript": ["null", "class"]}
 
@@ -32,7 +33,8 @@ def test_forms_and_splits():
     assert row(df, "python", "def", "space").token_id == pid(v, "▁def")
     assert row(df, "python", "def", "newline").token_id == pid(v, "\ndef")
     r = row(df, "python", "return", "space")
-    assert (r.token_id, r.n_pieces, json.loads(r.pieces), r.piece_ids) == (-1, 2, [" ret", "urn"], f"{pid(v, '▁ret')} {pid(v, 'urn')}")
+    assert (r.token_id, r.n_pieces, json.loads(r.pieces), r.piece_ids) == (
+        -1, 2, [" ret", "urn"], f"{pid(v, '▁ret')} {pid(v, 'urn')}")
     r = row(df, "python", "class", "newline")
     assert r.token_id == -1 and json.loads(r.pieces) == ["\n", "class"]
 
@@ -57,7 +59,10 @@ def test_sentencepiece_space_prefix_is_undone():
 
 def test_summary_counts_and_all_row():
     s = coverage_summary(keyword_tokens(tiny_vocab(), KW))
-    get = lambda l, f: s[(s.language == l) & (s.form == f)].iloc[0]
+
+    def get(lang, f):
+        return s[(s.language == lang) & (s.form == f)].iloc[0]
+
     assert (get("python", "bare").n_keywords, get("python", "bare").n_covered) == (4, 2)
     assert get("python", "newline").n_covered == 1
     assert get("javascript", "any").coverage == 1.0
@@ -78,7 +83,7 @@ def test_unknown_form():
 def test_whitespace_runs():
     ws = whitespace_runs(tiny_vocab(), 4)
     one = ws[ws.token_id >= 0]
-    got = set(zip(one["shape"], one["length"]))
+    got = set(zip(one["shape"], one["length"], strict=True))
     assert got == {("spaces", 1), ("spaces", 2), ("spaces", 4), ("tabs", 1), ("tabs", 2), ("newlines", 1),
                    ("newlines", 2), ("newline+spaces", 4)}
     r = ws[(ws["shape"] == "spaces") & (ws["length"] == 3)].iloc[0]
@@ -122,7 +127,8 @@ def test_analyze_with_vocab_objects(tmp_path):
 
 
 def test_duplicate_names_get_suffixes():
-    rep = analyze([tiny_vocab(), tiny_vocab()], {"python": ["def"]}, operators={}, names=["x", "x"], whitespace_max_run=1)
+    rep = analyze([tiny_vocab(), tiny_vocab()], {"python": ["def"]}, operators={}, names=["x", "x"],
+                  whitespace_max_run=1)
     assert rep.tokenizers["tokenizer"].tolist() == ["x", "x#2"]
 
 
@@ -152,5 +158,5 @@ def test_histograms_match_a_plain_count():
     want = np.bincount(ids, minlength=v.n_vocab)
     top = cs.top_tokens[cs.top_tokens.language == "ALL"]
     assert len(top) == int((want > 0).sum())
-    for tid, count in zip(top["token_id"], top["count"]):
+    for tid, count in zip(top["token_id"], top["count"], strict=True):
         assert want[tid] == count

@@ -30,7 +30,8 @@ def test_extract_and_address_by_short_name(tmp_path):
     cache = tmp_path / "cache" / "vocabs"
     got = fetch.fetch_vocabs(sdist=sdist, cache_dir=cache)
     assert list(got) == ["llama-bpe", "qwen2"]
-    assert sorted(p.name for p in cache.iterdir()) == ["MANIFEST.json", "ggml-vocab-llama-bpe.gguf", "ggml-vocab-qwen2.gguf"]
+    assert sorted(p.name for p in cache.iterdir()) == [
+        "MANIFEST.json", "ggml-vocab-llama-bpe.gguf", "ggml-vocab-qwen2.gguf"]
     assert fetch.vocab_path("qwen2", cache) == cache / "ggml-vocab-qwen2.gguf"
     assert fetch.vocab_path("ggml-vocab-qwen2.gguf", cache) == cache / "ggml-vocab-qwen2.gguf"
     assert fetch.vocab_path("starcoder", cache) is None
@@ -63,6 +64,7 @@ def test_env_sdist(tmp_path, monkeypatch):
 
 def test_bad_inputs(tmp_path, monkeypatch):
     monkeypatch.delenv("TOKPROBE_SDIST", raising=False)
+    monkeypatch.setenv("TOKPROBE_CACHE", str(tmp_path / "cache"))  # no sdist downloaded by another test
     with pytest.raises(InputError):
         fetch.fetch_vocabs(sdist=tmp_path / "missing.tar.gz", cache_dir=tmp_path / "v")
     bad = tmp_path / "bad.tar.gz"

@@ -170,7 +170,7 @@ def test_cli_done_criterion(vocab_files, tmp_path, capsys, monkeypatch):
     lines = cap.out.strip().splitlines()
     assert lines[0] == "tokenizer,language,n_keywords,bare,space,newline,any"
     assert len(lines) == 1 + 3 * 13
-    assert {l.split(",")[0] for l in lines[1:]} == {"qwen2", "llama-bpe", "starcoder"}
+    assert {line.split(",")[0] for line in lines[1:]} == {"qwen2", "llama-bpe", "starcoder"}
     png = tmp_path / "vocab-coverage.png"
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 

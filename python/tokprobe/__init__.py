@@ -12,14 +12,6 @@ from __future__ import annotations
 
 from ._version import __version__
 from .errors import Error
+from .models import load  # tokprobe.models loads llama.cpp only when a model is opened
 
 __all__ = ["__version__", "Error", "load"]
-
-
-def __getattr__(name: str):
-    # Lazy: importing tokprobe must not load llama.cpp (slow, and not needed by core users).
-    if name == "load":
-        from .models import load
-
-        return load
-    raise AttributeError(f"module 'tokprobe' has no attribute {name!r}")

@@ -32,10 +32,12 @@ Speed
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass, fields
-from typing import Any, Sequence
+from collections.abc import Sequence
+from dataclasses import Field, dataclass, fields
+from typing import Any, ClassVar, TypeAlias
 
 import numpy as np
+import pandas as pd
 
 from . import _core
 from .errors import InputError
@@ -163,14 +165,15 @@ def simd_level() -> str:
 
 
 class _Frame:
-    def to_frame(self) -> Any:
-        """A pandas DataFrame with one column per field, one row per logits row."""
-        import pandas as pd
+    # Declared (not set) so that type checkers see every subclass as a dataclass.
+    __dataclass_fields__: ClassVar[dict[str, Field[Any]]]
 
-        return pd.DataFrame({f.name: getattr(self, f.name) for f in fields(self)})  # type: ignore[arg-type]
+    def to_frame(self) -> pd.DataFrame:
+        """A pandas DataFrame with one column per field, one row per logits row."""
+        return pd.DataFrame({f.name: getattr(self, f.name) for f in fields(self)})
 
     def __len__(self) -> int:
-        return len(getattr(self, fields(self)[0].name))  # type: ignore[arg-type]
+        return len(getattr(self, fields(self)[0].name))
 
 
 @dataclass(frozen=True)
@@ -327,6 +330,9 @@ def topk(logits: Any, k: int) -> tuple[np.ndarray, np.ndarray]:
 # ------------------------------------------------------------------------------------------------
 # accumulators
 
+#: What ``_core.moments`` returns: (count, nan_count, mean, m2, min, max).
+Moments: TypeAlias = tuple[int, int, float, float, float, float]
+
 
 def _ids(ids: Any, n_vocab: int) -> np.ndarray:
     arr = np.asarray(ids)
@@ -436,10 +442,10 @@ class Summary:
     values make the mean infinite and the std NaN. Statistics of an empty summary are NaN.
     """
 
-    _EMPTY = (0, 0, 0.0, 0.0, float("inf"), float("-inf"))
+    _EMPTY: ClassVar[Moments] = (0, 0, 0.0, 0.0, float("inf"), float("-inf"))
 
     def __init__(self) -> None:
-        self._moments: tuple = self._EMPTY
+        self._moments: Moments = self._EMPTY
         self._chunks: list[np.ndarray] = []
         self._lock = threading.Lock()
 
@@ -530,7 +536,7 @@ class Summary:
             "max": self.max,
         }
         ps = self.percentile(list(self._QUANTILES))
-        for q, v in zip(self._QUANTILES, np.atleast_1d(ps)):
+        for q, v in zip(self._QUANTILES, np.atleast_1d(ps), strict=True):
             out[f"p{q}"] = float(v)
         return out
 

@@ -2,7 +2,7 @@
 
 ``load_corpus()`` with no path gives the small smoke corpus shipped in ``tokprobe/data/corpus``
 (original code written for tokprobe, all 12 languages). The language of a file comes from its
-extension (:func:`tokprobe.languages.detect_language`) unless ``language=`` overrides it.
+extension (:func:`tokprobe.lexicon.detect_language`) unless ``language=`` overrides it.
 Binary files (a NUL byte in the first 8 KiB), non-UTF-8 files, empty files and files of an unknown
 language are skipped and counted in ``Corpus.skipped`` — never an error, unless nothing is left
 (:class:`~tokprobe.errors.EmptyInputError`).
@@ -20,15 +20,19 @@ import re
 import shutil
 import sysconfig
 import tarfile
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Iterator
+from typing import Any
 
 import pandas as pd
 
 from . import io
+from ._version import __version__
+from .cache import corpora_dir, sdist_dir
 from .errors import EmptyInputError, FileFormatError, InputError
-from .languages import LANGUAGES, detect_language, normalize_language
+from .lexicon.languages import LANGUAGES, detect_language, normalize_language
+from .packages import pip_download_sdist
 
 SMOKE_CORPUS = Path(__file__).resolve().parent / "data" / "corpus"
 _BINARY_PROBE = 8192
@@ -66,7 +70,7 @@ class Corpus:
     @property
     def languages(self) -> list[str]:
         seen = {f.language for f in self.files}
-        return [l for l in LANGUAGES if l in seen] + sorted(seen - set(LANGUAGES))
+        return [lang for lang in LANGUAGES if lang in seen] + sorted(seen - set(LANGUAGES))
 
     @property
     def n_bytes(self) -> int:
@@ -77,7 +81,7 @@ class Corpus:
         """sha256 over (relative path, language, file sha256) of every file: the corpus cache key."""
         h = hashlib.sha256()
         for f in self.files:
-            h.update(f"{self.relpath(f)}\0{f.language}\0{f.sha256}\n".encode("utf-8"))
+            h.update(f"{self.relpath(f)}\0{f.language}\0{f.sha256}\n".encode())
         return h.hexdigest()
 
     def relpath(self, f: CorpusFile) -> str:
@@ -92,7 +96,7 @@ class Corpus:
         out: dict[str, list[CorpusFile]] = {}
         for f in self.files:
             out.setdefault(f.language, []).append(f)
-        return {l: out[l] for l in self.languages}
+        return {lang: out[lang] for lang in self.languages}
 
     def to_frame(self) -> pd.DataFrame:
         """One row per file: path (relative to the root), language, n_bytes, n_chars, n_lines, sha256."""
@@ -107,7 +111,7 @@ class Corpus:
             }
         )
 
-    def balanced(self, bytes_per_language: int) -> "Corpus":
+    def balanced(self, bytes_per_language: int) -> Corpus:
         """At most ``bytes_per_language`` UTF-8 bytes of each language, whole lines, files in order.
 
         A budget-limited run over the first N tokens of a corpus would see only its first
@@ -143,7 +147,9 @@ class Corpus:
     def summary(self) -> pd.DataFrame:
         """Per language: files, bytes, lines (plus skipped counts in ``.attrs['skipped']``)."""
         df = self.to_frame()
-        g = df.groupby("language", sort=False).agg(files=("path", "size"), n_bytes=("n_bytes", "sum"), n_lines=("n_lines", "sum"))
+        g = df.groupby("language", sort=False).agg(
+            files=("path", "size"), n_bytes=("n_bytes", "sum"), n_lines=("n_lines", "sum")
+        )
         g = g.reindex(self.languages).reset_index()
         g.attrs["skipped"] = dict(self.skipped)
         return g
@@ -181,7 +187,7 @@ def read_source(path: Path, max_bytes: int | None = None) -> tuple[str | None, s
 
 
 def load_corpus(
-    path: str | os.PathLike | None = None,
+    path: str | os.PathLike[str] | None = None,
     language: str | None = None,
     *,
     languages: Iterable[str] | None = None,
@@ -189,18 +195,13 @@ def load_corpus(
 ) -> Corpus:
     """Load a file or directory (default: the shipped smoke corpus) as a :class:`Corpus`.
 
-    ``path`` may also name a corpus: ``@smoke`` (the shipped one) or ``@pygments`` (see
-    :func:`named_corpus_dir`). ``language`` overrides extension detection for every file;
+    ``path`` may also name a corpus: ``@smoke`` or bare ``smoke`` (the shipped one) or ``@pygments``
+    (see :func:`corpus_root`). ``language`` overrides extension detection for every file;
     ``languages`` keeps only those languages (others are skipped as 'excluded_language').
     """
-    if path is None:
-        root = SMOKE_CORPUS
-    elif os.fspath(path).startswith("@") and not Path(path).exists():
-        root = named_corpus_dir(os.fspath(path)[1:])
-    else:
-        root = Path(path).expanduser()
+    root = corpus_root(path)
     forced = normalize_language(language) if language is not None else None
-    keep = {normalize_language(l) for l in languages} if languages is not None else None
+    keep = {normalize_language(lang) for lang in languages} if languages is not None else None
     if not root.exists():
         raise InputError(f"corpus path not found: {root}")
     paths = [root] if root.is_file() else list(_walk(root))
@@ -224,6 +225,7 @@ def load_corpus(
         if reason is not None:
             skip(p, reason)
             continue
+        assert text is not None  # read_source gives the text whenever it gives no skip reason
         files.append(CorpusFile(p, lang, text, len(raw), hashlib.sha256(raw).hexdigest()))
     corpus = Corpus(files, root if root.is_dir() else root.parent, skipped, skipped_files)
     if not files:
@@ -244,6 +246,29 @@ SOURCE_LICENSES = {
 
 
 NAMED_CORPORA = ("smoke", "pygments")
+# Corpus names that also work without the '@': 'smoke' was always accepted by 'tokprobe vocab --corpus'.
+BARE_CORPUS_NAMES = ("smoke",)
+
+
+def corpus_root(spec: str | os.PathLike[str] | None) -> Path:
+    """The file or directory a corpus argument names; the one rule for every command and API caller.
+
+    - None, ``@smoke`` or the bare word ``smoke``: the shipped smoke corpus. The bare word always
+      means the shipped corpus, in every command (``tokprobe vocab``, ``compare``, ``corpus info``,
+      study configs), even when a file or directory called ``smoke`` exists: spell that one
+      ``./smoke``.
+    - ``@name`` (unless a path spelled exactly so exists): the named corpus, see
+      :func:`named_corpus_dir` (``@pygments`` is built on first use).
+    - anything else: a path (``~`` expanded). Whether it exists is checked by the caller.
+    """
+    if spec is None:
+        return SMOKE_CORPUS
+    text = os.fspath(spec)
+    if text in BARE_CORPUS_NAMES:
+        return named_corpus_dir(text)
+    if text.startswith("@") and not Path(spec).exists():
+        return named_corpus_dir(text[1:])
+    return Path(spec).expanduser()
 
 
 def named_corpus_dir(name: str, *, download: bool = True) -> Path:
@@ -258,14 +283,12 @@ def named_corpus_dir(name: str, *, download: bool = True) -> Path:
         return SMOKE_CORPUS
     if name != "pygments":
         raise InputError(f"unknown corpus name @{name}: known are " + ", ".join("@" + n for n in NAMED_CORPORA))
-    from .vocab.fetch import cache_root
-
     sd = find_pygments_sdist()
     if sd is None:
         if not download:
             raise InputError("no pygments sdist in the cache for @pygments (run once with network access to PyPI)")
-        sd = download_pygments_sdist(cache_root() / "sdist")
-    out = cache_root() / "corpora" / sd.name[: -len(".tar.gz")]
+        sd = download_pygments_sdist(sdist_dir())
+    out = corpora_dir() / sd.name[: -len(".tar.gz")]
     if not (out / "manifest.json").is_file():
         build_corpus(out, [str(sd)])
     return out
@@ -275,15 +298,13 @@ def stdlib_dir() -> Path:
     return Path(sysconfig.get_paths()["stdlib"])
 
 
-def find_pygments_sdist(search: Iterable[str | os.PathLike] = ()) -> Path | None:
+def find_pygments_sdist(search: Iterable[str | os.PathLike[str]] = ()) -> Path | None:
     """A downloaded ``pygments-*.tar.gz`` in the given places, env TOKPROBE_SDIST's dir or ``<cache>/sdist``."""
-    from .vocab.fetch import cache_root
-
     places = [Path(p).expanduser() for p in search]
     env = os.environ.get("TOKPROBE_SDIST")
     if env:
         places.append(Path(env).expanduser() if Path(env).is_dir() else Path(env).expanduser().parent)
-    places.append(cache_root() / "sdist")
+    places.append(sdist_dir())
     for place in places:
         if place.is_file() and place.name.lower().startswith("pygments-") and place.name.endswith(".tar.gz"):
             return place
@@ -294,53 +315,46 @@ def find_pygments_sdist(search: Iterable[str | os.PathLike] = ()) -> Path | None
     return None
 
 
-def download_pygments_sdist(dest_dir: str | os.PathLike) -> Path:
+def download_pygments_sdist(dest_dir: str | os.PathLike[str]) -> Path:
     """``pip download --no-deps --no-binary :all: pygments`` into ``dest_dir`` (a subprocess)."""
-    import subprocess
-    import sys
-
-    dest = Path(dest_dir)
-    dest.mkdir(parents=True, exist_ok=True)
-    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:", "--quiet",
-           "--disable-pip-version-check", "-d", str(dest), "pygments"]
-    res = subprocess.run(cmd, capture_output=True, text=True)
-    found = sorted(dest.glob("[Pp]ygments-*.tar.gz"))
-    if res.returncode != 0 or not found:
-        raise FileFormatError(f"could not download the pygments sdist with pip (exit {res.returncode})")
-    return found[-1]
+    return pip_download_sdist("pygments", Path(dest_dir), "[Pp]ygments-*.tar.gz", timeout=None)
 
 
-def _iter_source_files(source: str, where: Path) -> Iterator[tuple[str, bytes, str]]:
-    """(original path, bytes, language or '') of every candidate file of one source."""
-    if source == "pygments":
-        try:
-            with tarfile.open(where, mode="r|gz") as tar:
-                for m in tar:
-                    if not m.isfile() or "/tests/examplefiles/" not in m.name:
-                        continue
-                    if "/" not in m.name.split("/tests/examplefiles/", 1)[1]:
-                        continue  # only the samples in the per-lexer folders, not the test harness
-                    lang = detect_language(m.name) or ""
-                    if not lang:
-                        continue
-                    f = tar.extractfile(m)
-                    if f is not None:
-                        yield f"{where.name}:{m.name}", f.read(), lang
-        except (tarfile.TarError, OSError, EOFError) as exc:
-            raise FileFormatError(f"{where}: not a readable pygments sdist ({exc})") from None
-        return
-    if source == "stdlib":
-        # the library itself, not its test data, site-packages or generated files
-        for p in _walk(where):
-            rel = p.relative_to(where).parts
-            if rel and (rel[0] in ("site-packages", "dist-packages", "test", "idlelib", "lib2to3") or "tests" in rel):
-                continue
-            if p.suffix == ".py":
-                try:
-                    yield str(p), p.read_bytes(), "python"
-                except OSError:
+def _pygments_files(where: Path) -> Iterator[tuple[str, bytes, str]]:
+    try:
+        with tarfile.open(where, mode="r|gz") as tar:
+            for m in tar:
+                if not m.isfile() or "/tests/examplefiles/" not in m.name:
                     continue
-        return
+                if "/" not in m.name.split("/tests/examplefiles/", 1)[1]:
+                    continue  # only the samples in the per-lexer folders, not the test harness
+                lang = detect_language(m.name) or ""
+                if not lang:
+                    continue
+                f = tar.extractfile(m)
+                if f is not None:
+                    yield f"{where.name}:{m.name}", f.read(), lang
+    except (tarfile.TarError, OSError, EOFError) as exc:
+        raise FileFormatError(f"{where}: not a readable pygments sdist ({exc})") from None
+
+
+_STDLIB_SKIP = ("site-packages", "dist-packages", "test", "idlelib", "lib2to3")
+
+
+def _stdlib_files(where: Path) -> Iterator[tuple[str, bytes, str]]:
+    # the library itself, not its test data, site-packages or generated files
+    for p in _walk(where):
+        rel = p.relative_to(where).parts
+        if rel and (rel[0] in _STDLIB_SKIP or "tests" in rel):
+            continue
+        if p.suffix == ".py":
+            try:
+                yield str(p), p.read_bytes(), "python"
+            except OSError:
+                continue
+
+
+def _dir_files(where: Path) -> Iterator[tuple[str, bytes, str]]:
     for p in _walk(where):
         lang = detect_language(p)
         if lang:
@@ -350,37 +364,26 @@ def _iter_source_files(source: str, where: Path) -> Iterator[tuple[str, bytes, s
                 continue
 
 
-def build_corpus(
-    out_dir: str | os.PathLike,
-    sources: Iterable[str] = ("stdlib", "pygments"),
-    *,
-    languages: Iterable[str] | None = None,
-    max_bytes_per_language: int = 4 * 1024 * 1024,
-    max_file_bytes: int = 512 * 1024,
-    download: bool = False,
-    progress: Callable[[int, int], None] | None = None,
-) -> dict:
-    """Copy source files into ``out_dir/<language>/<source>/...`` and write ``out_dir/manifest.json``.
+def _iter_source_files(source: str, where: Path) -> Iterator[tuple[str, bytes, str]]:
+    """(original path, bytes, language or '') of every candidate file of one source."""
+    if source == "pygments":
+        return _pygments_files(where)
+    if source == "stdlib":
+        return _stdlib_files(where)
+    return _dir_files(where)
 
-    ``sources``: 'stdlib' (CPython standard library), 'pygments' (a pygments sdist's example files:
-    found in the cache, or downloaded with pip when ``download``; a path to a ``pygments-*.tar.gz``
-    also works) or any directory path. Files are taken in sorted path order until a language has
-    ``max_bytes_per_language`` bytes; binary, non-UTF-8, empty and oversize files are skipped and
-    counted. Returns the manifest (also written to disk).
-    """
-    out = Path(out_dir).expanduser()
-    keep = {normalize_language(l) for l in languages} if languages is not None else None
-    resolved: list[tuple[str, str, Path]] = []  # (kind, label, location)
-    for s in sources:
-        s = str(s)
+
+def _resolve_sources(sources: Iterable[str], download: bool) -> list[tuple[str, str, Path]]:
+    """(kind, label, location) of every corpus source."""
+    resolved: list[tuple[str, str, Path]] = []
+    for src in sources:
+        s = str(src)
         if s == "stdlib":
             resolved.append(("stdlib", "stdlib", stdlib_dir()))
         elif s == "pygments" or (s.endswith(".tar.gz") and Path(s).name.lower().startswith("pygments")):
             sd = Path(s).expanduser() if s != "pygments" else find_pygments_sdist()
             if sd is None and download:
-                from .vocab.fetch import cache_root
-
-                sd = download_pygments_sdist(cache_root() / "sdist")
+                sd = download_pygments_sdist(sdist_dir())
             if sd is None or not sd.is_file():
                 raise InputError(
                     "no pygments sdist found (looked in <cache>/sdist); run with --download or pass the .tar.gz path"
@@ -393,38 +396,60 @@ def build_corpus(
             resolved.append(("dir", re.sub(r"[^A-Za-z0-9._-]+", "_", p.resolve().name) or "dir", p))
     if not resolved:
         raise InputError("no corpus sources given")
+    return resolved
+
+
+def _prepare_out_dir(out: Path) -> None:
+    """Create ``out``; a corpus built there before is removed first, any other content is an error."""
     if out.exists() and any(out.iterdir()):
         if not (out / "manifest.json").is_file():
             raise InputError(f"output directory {out} is not empty and is not a tokprobe corpus")
         for child in out.iterdir():  # rebuilding a corpus we made: start clean
-            shutil.rmtree(child) if child.is_dir() else child.unlink()
+            if child.is_dir():
+                shutil.rmtree(child)
+            else:
+                child.unlink()
     out.mkdir(parents=True, exist_ok=True)
-    budget: dict[str, int] = {}
-    entries: list[dict] = []
-    skipped: dict[str, int] = {}
-    n_seen = 0
+
+
+def _skip_reason(raw: bytes, max_file_bytes: int) -> str | None:
+    if len(raw) > max_file_bytes:
+        return "too_large"
+    if not raw.strip():
+        return "empty"
+    if b"\0" in raw[:_BINARY_PROBE]:
+        return "binary"
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return "not_utf8"
+    return None
+
+
+@dataclass
+class _Copied:
+    """What :func:`build_corpus` copied: manifest entries, skip counts, bytes per language."""
+
+    entries: list[dict[str, Any]] = field(default_factory=list)
+    skipped: dict[str, int] = field(default_factory=dict)
+    budget: dict[str, int] = field(default_factory=dict)
+
+
+def _copy_files(
+    resolved: list[tuple[str, str, Path]], out: Path, keep: set[str] | None, max_bytes_per_language: int,
+    max_file_bytes: int, progress: Callable[[int, int], None] | None,
+) -> _Copied:
+    done = _Copied()
     used_names: set[str] = set()
     for kind, label, where in resolved:
         for orig, raw, lang in _iter_source_files(kind, where):
-            n_seen += 1
             if keep is not None and lang not in keep:
                 continue
-            reason = None
-            if len(raw) > max_file_bytes:
-                reason = "too_large"
-            elif not raw.strip():
-                reason = "empty"
-            elif b"\0" in raw[:_BINARY_PROBE]:
-                reason = "binary"
-            else:
-                try:
-                    raw.decode("utf-8")
-                except UnicodeDecodeError:
-                    reason = "not_utf8"
-            if reason is None and budget.get(lang, 0) + len(raw) > max_bytes_per_language:
+            reason = _skip_reason(raw, max_file_bytes)
+            if reason is None and done.budget.get(lang, 0) + len(raw) > max_bytes_per_language:
                 reason = "over_budget"
             if reason is not None:
-                skipped[reason] = skipped.get(reason, 0) + 1
+                done.skipped[reason] = done.skipped.get(reason, 0) + 1
                 continue
             rel_src = orig.split(":", 1)[1] if kind == "pygments" else os.path.relpath(orig, where)
             rel_src = rel_src.split("/tests/examplefiles/", 1)[-1] if kind == "pygments" else rel_src
@@ -433,8 +458,8 @@ def build_corpus(
                 continue
             used_names.add(rel.as_posix())
             io.write_bytes(out / rel, raw)
-            budget[lang] = budget.get(lang, 0) + len(raw)
-            entries.append(
+            done.budget[lang] = done.budget.get(lang, 0) + len(raw)
+            done.entries.append(
                 {
                     "path": rel.as_posix(),
                     "language": lang,
@@ -445,18 +470,49 @@ def build_corpus(
                 }
             )
             if progress is not None:
-                progress(len(entries), 0)
+                progress(len(done.entries), 0)
+    return done
+
+
+def build_corpus(
+    out_dir: str | os.PathLike[str],
+    sources: Iterable[str] = ("stdlib", "pygments"),
+    *,
+    languages: Iterable[str] | None = None,
+    max_bytes_per_language: int = 4 * 1024 * 1024,
+    max_file_bytes: int = 512 * 1024,
+    download: bool = False,
+    progress: Callable[[int, int], None] | None = None,
+) -> dict[str, Any]:
+    """Copy source files into ``out_dir/<language>/<source>/...`` and write ``out_dir/manifest.json``.
+
+    ``sources``: 'stdlib' (CPython standard library), 'pygments' (a pygments sdist's example files:
+    found in the cache, or downloaded with pip when ``download``; a path to a ``pygments-*.tar.gz``
+    also works) or any directory path. Files are taken in sorted path order until a language has
+    ``max_bytes_per_language`` bytes; binary, non-UTF-8, empty and oversize files are skipped and
+    counted. Returns the manifest (also written to disk).
+    """
+    out = Path(out_dir).expanduser()
+    keep = {normalize_language(lang) for lang in languages} if languages is not None else None
+    resolved = _resolve_sources(sources, download)
+    _prepare_out_dir(out)
+    copied = _copy_files(resolved, out, keep, max_bytes_per_language, max_file_bytes, progress)
+    entries = copied.entries
     if not entries:
         raise EmptyInputError("no usable source files found in the given sources")
-    from ._version import __version__
 
     manifest = {
         "tokprobe_version": __version__,
-        "sources": [{"kind": k, "name": l, "location": str(w), "license": SOURCE_LICENSES[k]} for k, l, w in resolved],
+        "sources": [
+            {"kind": k, "name": name, "location": str(w), "license": SOURCE_LICENSES[k]} for k, name, w in resolved
+        ],
         "max_bytes_per_language": max_bytes_per_language,
         "max_file_bytes": max_file_bytes,
-        "languages": {l: {"files": sum(1 for e in entries if e["language"] == l), "n_bytes": b} for l, b in sorted(budget.items())},
-        "skipped": skipped,
+        "languages": {
+            lang: {"files": sum(1 for e in entries if e["language"] == lang), "n_bytes": b}
+            for lang, b in sorted(copied.budget.items())
+        },
+        "skipped": copied.skipped,
         "files": entries,
     }
     io.write_json(out / "manifest.json", manifest)

@@ -9,9 +9,10 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -22,7 +23,7 @@ TABLE_FORMATS = ("table", "json", "csv", "parquet")
 
 
 @contextmanager
-def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a temporary path next to ``path``; rename it onto ``path`` only on success."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -41,13 +42,13 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
             tmp_path.unlink()
 
 
-def write_bytes(path: str | os.PathLike, data: bytes) -> Path:
+def write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
     with atomic_path(path) as tmp:
         tmp.write_bytes(data)
     return Path(path)
 
 
-def write_text(path: str | os.PathLike, text: str) -> Path:
+def write_text(path: str | os.PathLike[str], text: str) -> Path:
     return write_bytes(path, text.encode("utf-8"))
 
 
@@ -83,15 +84,15 @@ def _finite(obj: Any) -> Any:
     return obj
 
 
-def write_json(path: str | os.PathLike, obj: Any) -> Path:
+def write_json(path: str | os.PathLike[str], obj: Any) -> Path:
     return write_text(path, to_json(obj) + "\n")
 
 
-def read_json(path: str | os.PathLike) -> Any:
+def read_json(path: str | os.PathLike[str]) -> Any:
     return json.loads(Path(path).read_text(encoding="utf-8"))
 
 
-def write_frame(df: pd.DataFrame, path: str | os.PathLike, fmt: str | None = None) -> Path:
+def write_frame(df: pd.DataFrame, path: str | os.PathLike[str], fmt: str | None = None) -> Path:
     """Write a DataFrame as csv / json / parquet (by ``fmt`` or the file suffix), atomically."""
     target = Path(path)
     fmt = (fmt or target.suffix.lstrip(".")).lower()
@@ -107,7 +108,7 @@ def write_frame(df: pd.DataFrame, path: str | os.PathLike, fmt: str | None = Non
     return target
 
 
-def read_frame(path: str | os.PathLike) -> pd.DataFrame:
+def read_frame(path: str | os.PathLike[str]) -> pd.DataFrame:
     """Read a table written by :func:`write_frame`.
 
     CSV is read with ``keep_default_na=False`` so that keywords such as ``null`` or ``NaN``

@@ -1,14 +1,19 @@
-"""The ``tokprobe`` command line. Commands live one area per module; no analysis logic here."""
+"""The ``tokprobe`` command line. Commands live one area per module; no analysis logic here.
+
+Every command module has the same shape: its commands are plain module-level functions, and one
+``register(app)`` adds them (and its command groups, such as ``tokprobe models ...``) to the app.
+"""
 
 from __future__ import annotations
 
-import importlib
 import sys
 
 import typer
 
 from .._version import __version__
 from ..errors import Error
+from ..provenance import llama_cpp_version
+from . import codegen, coldstart, compare, models, study, variants, vocab
 
 HELP = """Token-level profiler for code LLMs in GGUF form (CPU only, llama.cpp inside).
 
@@ -26,14 +31,12 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
-# One module per area; each exposes ``register(app)``.
-COMMAND_MODULES: list[str] = ["models", "vocab", "coldstart", "compare", "codegen", "study", "variants"]
+# One module per area, in the order of the help listing; each exposes ``register(app)``.
+COMMAND_MODULES = (models, vocab, coldstart, compare, codegen, study, variants)
 
 
 def _version_callback(value: bool) -> None:
     if value:
-        from ..provenance import llama_cpp_version
-
         typer.echo(f"tokprobe {__version__} (llama-cpp-python {llama_cpp_version()})")
         raise typer.Exit()
 
@@ -47,8 +50,8 @@ def _root(
     """Token-level profiler for code LLMs in GGUF form."""
 
 
-for _name in COMMAND_MODULES:
-    importlib.import_module(f"{__name__}.{_name}").register(app)
+for _module in COMMAND_MODULES:
+    _module.register(app)
 
 
 def main(argv: list[str] | None = None) -> int:

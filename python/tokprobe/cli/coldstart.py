@@ -1,13 +1,14 @@
-"""``tokprobe coldstart``: cold-start PKP/KAP/STP/NLP of one or several models (METHOD.md §2)."""
+"""``tokprobe coldstart``: cold-start PKP/KAP/STP/NLP of one or several models (docs/method.md §2)."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import List, Optional
+from typing import Any
 
 import pandas as pd
 import typer
 
+from ..coldstart import CONTEXT_HELP, ColdStartResult, coldstart, ladder_models
 from ..errors import InputError
 from ._common import FORMAT_HELP, emit, progress_bar
 
@@ -50,7 +51,11 @@ HELP = (
 )
 
 
-def _table_view(df, name: str, fmt: str):
+def register(app: typer.Typer) -> None:
+    app.command("coldstart", help=HELP)(coldstart_command)
+
+
+def _table_view(df: pd.DataFrame, name: str, fmt: str) -> pd.DataFrame:
     """A narrower view for the terminal table (json/csv/--out keep every column)."""
     if fmt != "table" or df is None or df.empty:
         return df
@@ -86,112 +91,99 @@ def _table_view(df, name: str, fmt: str):
     return df
 
 
-def _ladder_models(source: str | None, show_progress: bool = True) -> dict[str, str]:
-    """{label: path} of the quant ladder of ``source`` (built or reused), the F16 file first."""
-    from .. import models
-
-    if show_progress:
-        with progress_bar("quant ladder") as update:
-            paths = models.ladder(source, progress=update)
+def coldstart_command(
+    models: list[str] | None = typer.Argument(
+        None, help="Model names (gemma3-270m, smollm2-135m, ladder names like gemma3-270m-Q4_0) or GGUF paths. "
+        "Default: gemma3-270m. The first is the reference."
+    ),
+    ladder: bool = typer.Option(
+        False, "--ladder", help="Use every level of the quant ladder (built or reused by tokprobe.models.ladder) "
+        "of the one MODEL given, or of the default model; the F16 file is the reference."
+    ),
+    context: str = typer.Option("auto", "--context", "-c", help=CONTEXT_HELP),
+    top_k: int = typer.Option(20, "--top-k", "-k", min=1, help="Top tokens to list per model."),
+    chain: bool = typer.Option(
+        False, "--chain", help="Also give exact probabilities of every keyword form, multi-token ones by chaining "
+        "conditionals (extra batched passes)."
+    ),
+    forms: str = typer.Option(
+        "bare,space", "--forms", help="Keyword forms counted in PKP: bare, space, newline (comma-separated)."
+    ),
+    languages: str | None = typer.Option(None, "--languages", help="Only these languages (comma-separated)."),
+    keywords: Path | None = typer.Option(
+        None, "--keywords", help="Keyword file (JSON/TOML: language -> keywords), added to the shipped lists."
+    ),
+    control_words: Path | None = typer.Option(
+        None, "--control-words", help="English control list for NLP, one word per line (default: shipped list)."
+    ),
+    nlp_capitalized: bool = typer.Option(
+        True, "--nlp-capitalized/--nlp-as-listed",
+        help="NLP counts each control word as listed and capitalised (a document starts with 'The'), "
+        "or only as listed.",
+    ),
+    reference: str | None = typer.Option(
+        None, "--reference", "-r", help="Reference model label for KL/JS/shifts (default: the first model)."
+    ),
+    shifts: int = typer.Option(20, "--shifts", min=0, help="Tokens with the largest probability shift per model."),
+    show: str = typer.Option(
+        "summary", "--show", help="Table to print: " + ", ".join(SHOW) + "."
+    ),
+    threads: int | None = typer.Option(None, "--threads", "-t", min=1, help="Threads (default: all cores)."),
+    fmt: str = typer.Option("table", "--format", "-f", help=FORMAT_HELP),
+    out: Path | None = typer.Option(None, "--out", "-o", help="Write the shown table to this file."),
+    out_dir: Path | None = typer.Option(
+        None, "--out-dir", help="Write every table, provenance.json and the PNG plots here (atomically)."
+    ),
+    no_progress: bool = typer.Option(False, "--no-progress", help="No progress bar."),
+) -> None:
+    if show not in SHOW:
+        raise InputError(f"unknown --show {show!r}; choose one of {', '.join(SHOW)}")
+    if show == "chained" and not chain:
+        raise InputError("--show chained needs --chain")
+    sources = _sources(list(models or []), ladder, not no_progress)
+    kwargs: dict[str, Any] = dict(
+        context=context,
+        top_k=top_k,
+        keywords=keywords,
+        chain=chain,
+        threads=threads,
+        keyword_forms=forms,
+        control_words=control_words,
+        languages=languages,
+        reference=reference if reference is not None else 0,
+        n_shifts=shifts,
+        nlp_capitalized=nlp_capitalized,
+    )
+    if no_progress:
+        result = coldstart(sources, **kwargs)
     else:
-        paths = models.ladder(source)
-    items = [(str(t), Path(p)) for t, p in paths.items()]
-    # the highest-precision file is the reference: put it first (stable otherwise)
-    items.sort(key=lambda it: 0 if it[0].upper() in ("F32", "BF16", "F16") else 1)
-    return {p.stem: str(p) for _, p in items}
+        with progress_bar("cold start", unit="models") as update:
+            result = coldstart(sources, progress=update, **kwargs)
+    _render(result, show, fmt, out, out_dir)
 
 
-def register(app: typer.Typer) -> None:
-    @app.command("coldstart", help=HELP)
-    def coldstart_cmd(
-        models: Optional[List[str]] = typer.Argument(
-            None, help="Model names (gemma3-270m, smollm2-135m, ladder names like gemma3-270m-Q4_0) or GGUF paths. "
-            "Default: gemma3-270m. The first is the reference."
-        ),
-        ladder: bool = typer.Option(
-            False, "--ladder", help="Use every level of the quant ladder (built or reused by tokprobe.models.ladder) "
-            "of the one MODEL given, or of the default model; the F16 file is the reference."
-        ),
-        context: str = typer.Option("auto", "--context", "-c", help=_context_help()),
-        top_k: int = typer.Option(20, "--top-k", "-k", min=1, help="Top tokens to list per model."),
-        chain: bool = typer.Option(
-            False, "--chain", help="Also give exact probabilities of every keyword form, multi-token ones by chaining "
-            "conditionals (extra batched passes)."
-        ),
-        forms: str = typer.Option(
-            "bare,space", "--forms", help="Keyword forms counted in PKP: bare, space, newline (comma-separated)."
-        ),
-        languages: Optional[str] = typer.Option(None, "--languages", help="Only these languages (comma-separated)."),
-        keywords: Optional[Path] = typer.Option(
-            None, "--keywords", help="Keyword file (JSON/TOML: language -> keywords), added to the shipped lists."
-        ),
-        control_words: Optional[Path] = typer.Option(
-            None, "--control-words", help="English control list for NLP, one word per line (default: shipped list)."
-        ),
-        nlp_capitalized: bool = typer.Option(
-            True, "--nlp-capitalized/--nlp-as-listed",
-            help="NLP counts each control word as listed and capitalised (a document starts with 'The'), "
-            "or only as listed.",
-        ),
-        reference: Optional[str] = typer.Option(
-            None, "--reference", "-r", help="Reference model label for KL/JS/shifts (default: the first model)."
-        ),
-        shifts: int = typer.Option(20, "--shifts", min=0, help="Tokens with the largest probability shift per model."),
-        show: str = typer.Option(
-            "summary", "--show", help="Table to print: " + ", ".join(SHOW) + "."
-        ),
-        threads: Optional[int] = typer.Option(None, "--threads", "-t", min=1, help="Threads (default: all cores)."),
-        fmt: str = typer.Option("table", "--format", "-f", help=FORMAT_HELP),
-        out: Optional[Path] = typer.Option(None, "--out", "-o", help="Write the shown table to this file."),
-        out_dir: Optional[Path] = typer.Option(
-            None, "--out-dir", help="Write every table, provenance.json and the PNG plots here (atomically)."
-        ),
-        no_progress: bool = typer.Option(False, "--no-progress", help="No progress bar."),
-    ) -> None:
-        from ..coldstart import coldstart
-
-        if show not in SHOW:
-            raise InputError(f"unknown --show {show!r}; choose one of {', '.join(SHOW)}")
-        if show == "chained" and not chain:
-            raise InputError("--show chained needs --chain")
-        names = list(models or [])
-        if ladder:
-            if len(names) > 1:
-                raise InputError("--ladder takes at most one MODEL (the source of the ladder)")
-            sources: object = _ladder_models(names[0] if names else None, not no_progress)
-        else:
-            sources = names or ["gemma3-270m"]
-        kwargs = dict(
-            context=context,
-            top_k=top_k,
-            keywords=keywords,
-            chain=chain,
-            threads=threads,
-            keyword_forms=forms,
-            control_words=control_words,
-            languages=languages,
-            reference=reference if reference is not None else 0,
-            n_shifts=shifts,
-            nlp_capitalized=nlp_capitalized,
-        )
-        if no_progress:
-            result = coldstart(sources, **kwargs)
-        else:
-            with progress_bar("cold start", unit="models") as update:
-                result = coldstart(sources, progress=update, **kwargs)
-        if out_dir is not None:
-            written = result.write(out_dir, fmt="csv" if fmt == "table" else fmt)
-            typer.echo(f"wrote {len(written)} files to {out_dir}", err=True)
-        name = SHOW[show]
-        df = getattr(result, name)
-        contexts = ", ".join(dict.fromkeys(result.summary["context"].astype(str)))
-        title = f"cold start ({show}), context {contexts}"
-        if show in ("summary", "pairwise", "shifts") and len(result.summary) > 1:
-            title += f"; reference {result.reference}"
-        emit(_table_view(df, name, fmt) if out is None else df, fmt, out, title=title)
+def _sources(names: list[str], ladder: bool, show_progress: bool) -> list[str] | dict[str, str]:
+    """The models to profile: the names given (default: gemma3-270m), or with ``--ladder`` the quant
+    ladder of the one name given, its reference rung first."""
+    if not ladder:
+        return names or ["gemma3-270m"]
+    if len(names) > 1:
+        raise InputError("--ladder takes at most one MODEL (the source of the ladder)")
+    source = names[0] if names else None
+    if not show_progress:
+        return ladder_models(source)
+    with progress_bar("quant ladder") as update:
+        return ladder_models(source, progress=update)
 
 
-def _context_help() -> str:
-    from ..coldstart.context import CONTEXT_HELP
-
-    return CONTEXT_HELP
+def _render(result: ColdStartResult, show: str, fmt: str, out: Path | None, out_dir: Path | None) -> None:
+    if out_dir is not None:
+        written = result.write(out_dir, fmt="csv" if fmt == "table" else fmt)
+        typer.echo(f"wrote {len(written)} files to {out_dir}", err=True)
+    name = SHOW[show]
+    df = getattr(result, name)
+    contexts = ", ".join(dict.fromkeys(result.summary["context"].astype(str)))
+    title = f"cold start ({show}), context {contexts}"
+    if show in ("summary", "pairwise", "shifts") and len(result.summary) > 1:
+        title += f"; reference {result.reference}"
+    emit(_table_view(df, name, fmt) if out is None else df, fmt, out, title=title)

@@ -1,12 +1,18 @@
-"""``tokprobe compare``: token-level divergence of variants from a reference (METHOD.md §3)."""
+"""``tokprobe compare``: token-level divergence of variants from a reference (docs/method.md §3)."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
-from typing import List, Optional
+from typing import Any
 
+import pandas as pd
 import typer
+from rich.console import Console
+from rich.text import Text
 
+from .. import io
+from ..compare import BREAKDOWNS, CompareResult, compare
 from ..errors import InputError
 from ._common import FORMAT_HELP, emit, print_table, progress_bar
 
@@ -33,9 +39,11 @@ BREAKDOWN_COLUMNS = {"kl_mean": ("KL", "{:.3f}"), "same_top1": ("top-1", "{:.1%}
 INDEPENDENT_COLUMNS = ["model", "role", "vocab", "n_tokens", "n_bytes", "bpb", "bpb_ratio"]
 
 
-def _parse_breakdowns(spec: str) -> list[str]:
-    from ..compare import BREAKDOWNS
+def register(app: typer.Typer) -> None:
+    app.command("compare", help=HELP)(compare_command)
 
+
+def _parse_breakdowns(spec: str) -> list[str]:
     if spec.strip().lower() in ("", "none"):
         return []
     out = [s.strip().lower() for s in spec.split(",") if s.strip()]
@@ -47,8 +55,6 @@ def _parse_breakdowns(spec: str) -> list[str]:
 
 def _short_names(names: list[str]) -> dict[str, str]:
     """Variant labels without their common prefix ('gemma3-270m-Q4_0' -> 'Q4_0') for narrow tables."""
-    import os
-
     if len(names) < 2:
         return {n: n for n in names}
     prefix = os.path.commonprefix(names)
@@ -56,29 +62,28 @@ def _short_names(names: list[str]) -> dict[str, str]:
     return {n: (n[cut:] or n) for n in names}
 
 
-def breakdown_view(result, by: str):
+def _formatted(f: str, xs: Any) -> list[str]:
+    """Each value through format ``f``; NaN becomes '-'."""
+    return [f.format(x) if x == x else "-" for x in xs]
+
+
+def breakdown_view(result: CompareResult, by: str) -> pd.DataFrame:
     """One row per group, formatted for the terminal: tokens, share, then per variant its mean KL, same
     top-1 and mean Δp of the correct token (the CSV files in the run directory have every statistic)."""
-    import pandas as pd
-
     df = result.breakdown(by)
     key = "entropy_ref" if by == "entropy" else by
     short = _short_names(result.variants)
     first = df[df.variant == result.variants[0]]
-    fmt = lambda f, xs: [f.format(x) if x == x else "-" for x in xs]  # noqa: E731 (NaN -> '-')
     out = pd.DataFrame({key: first[key].to_numpy(), "tokens": first["n_tokens"].to_numpy(),
-                        "share": fmt("{:.1%}", first["share_tokens"])})
+                        "share": _formatted("{:.1%}", first["share_tokens"])})
     for v in result.variants:
         sub = df[df.variant == v].set_index(key).reindex(out[key])
         for col, (label, f) in BREAKDOWN_COLUMNS.items():
-            out[f"{label} {short[v]}"] = fmt(f, sub[col].to_numpy())
+            out[f"{label} {short[v]}"] = _formatted(f, sub[col].to_numpy())
     return out
 
 
-def _show_top(result, n: int) -> None:
-    from rich.console import Console
-    from rich.text import Text
-
+def _show_top(result: CompareResult, n: int) -> None:
     top = result.top_divergent(n)
     console = Console(soft_wrap=True)
     console.print(Text(f"\nMost divergent tokens (top {n} by KL per variant)", style="bold"))
@@ -97,95 +102,102 @@ def _show_top(result, n: int) -> None:
             console.print(Text("    ") + line)
 
 
-def register(app: typer.Typer) -> None:
-    @app.command("compare", help=HELP)
-    def compare_cmd(
-        reference: str = typer.Argument(..., help="Reference model: a name (gemma3-270m-F16) or a GGUF path."),
-        variants: List[str] = typer.Argument(..., help="One or more variants (names or GGUF paths)."),
-        corpus: Optional[Path] = typer.Option(
-            None, "--corpus", "-C", help="A source file or directory, or @pygments (held-out example files; default: the shipped corpus)."
-        ),
-        language: Optional[str] = typer.Option(None, "--language", "-l", help="Take every file as this language."),
-        n_ctx: int = typer.Option(512, "--ctx", "-c", help="Context length of each window (llama.cpp's -c; default 512)."),
-        scheme: str = typer.Option("llama", "--scheme", help="Scoring scheme: llama (default) or sliding."),
-        stride: Optional[int] = typer.Option(None, "--stride", help="Window stride of the sliding scheme (default n_ctx/2)."),
-        mode: str = typer.Option("lockstep", "--mode", "-m", help="lockstep, cache-exact or cache-topk."),
-        topk: int = typer.Option(64, "--topk", "-k", help="K of the cache-topk mode."),
-        batch: int = typer.Option(512, "--batch", "-b", help="Tokens per decode (n_batch, at most n_ctx)."),
-        max_tokens: Optional[int] = typer.Option(None, "--max-tokens", help="Use only the first N tokens of the corpus."),
-        run_dir: Optional[Path] = typer.Option(
-            None, "--run-dir", help="Run state and results (default: <tokprobe cache>/compare/<run key>)."
-        ),
-        cache_dir: Optional[Path] = typer.Option(
-            None, "--cache-dir", help="Reference caches (default: <tokprobe cache>/reference)."
-        ),
-        threads: Optional[int] = typer.Option(None, "--threads", "-t", min=1, help="Threads (default: all cores)."),
-        breakdowns: str = typer.Option(
-            "class,language,entropy", "--breakdown", help="Breakdown tables to print: class, language, entropy, file "
-            "(comma-separated) or none."
-        ),
-        show_top: int = typer.Option(0, "--show-top", min=0, help="Show the N most divergent tokens with their code."),
-        dump: Optional[Path] = typer.Option(None, "--dump", help="Write the per-token table to this Parquet file."),
-        allow_different_vocab: bool = typer.Option(
-            False, "--allow-different-vocab", help="Accept variants with another vocabulary: they get only "
-            "tokenizer-independent metrics (bits per byte, per-class bits)."
-        ),
-        no_floor: bool = typer.Option(False, "--no-floor", help="Skip the reference-vs-itself check."),
-        fresh: bool = typer.Option(False, "--fresh", help="Ignore the state of an earlier run (no resume)."),
-        fmt: str = typer.Option("table", "--format", "-f", help=FORMAT_HELP + " json/csv/parquet give the full summary."),
-        out: Optional[Path] = typer.Option(None, "--out", "-o", help="Write the full summary table to this file."),
-        no_progress: bool = typer.Option(False, "--no-progress", help="No progress bar."),
-    ) -> None:
-        from ..compare import compare
+def compare_command(
+    reference: str = typer.Argument(..., help="Reference model: a name (gemma3-270m-F16) or a GGUF path."),
+    variants: list[str] = typer.Argument(..., help="One or more variants (names or GGUF paths)."),
+    corpus: Path | None = typer.Option(
+        None, "--corpus", "-C",
+        help="A source file or directory, or @pygments (held-out example files; default: the shipped corpus)."
+    ),
+    language: str | None = typer.Option(None, "--language", "-l", help="Take every file as this language."),
+    n_ctx: int = typer.Option(512, "--ctx", "-c", help="Context length of each window (llama.cpp's -c; default 512)."),
+    scheme: str = typer.Option("llama", "--scheme", help="Scoring scheme: llama (default) or sliding."),
+    stride: int | None = typer.Option(None, "--stride", help="Window stride of the sliding scheme (default n_ctx/2)."),
+    mode: str = typer.Option("lockstep", "--mode", "-m", help="lockstep, cache-exact or cache-topk."),
+    topk: int = typer.Option(64, "--topk", "-k", help="K of the cache-topk mode."),
+    batch: int = typer.Option(512, "--batch", "-b", help="Tokens per decode (n_batch, at most n_ctx)."),
+    max_tokens: int | None = typer.Option(None, "--max-tokens", help="Use only the first N tokens of the corpus."),
+    run_dir: Path | None = typer.Option(
+        None, "--run-dir", help="Run state and results (default: <tokprobe cache>/compare/<run key>)."
+    ),
+    cache_dir: Path | None = typer.Option(
+        None, "--cache-dir", help="Reference caches (default: <tokprobe cache>/reference)."
+    ),
+    threads: int | None = typer.Option(None, "--threads", "-t", min=1, help="Threads (default: all cores)."),
+    breakdowns: str = typer.Option(
+        "class,language,entropy", "--breakdown", help="Breakdown tables to print: class, language, entropy, file "
+        "(comma-separated) or none."
+    ),
+    show_top: int = typer.Option(0, "--show-top", min=0, help="Show the N most divergent tokens with their code."),
+    dump: Path | None = typer.Option(None, "--dump", help="Write the per-token table to this Parquet file."),
+    allow_different_vocab: bool = typer.Option(
+        False, "--allow-different-vocab", help="Accept variants with another vocabulary: they get only "
+        "tokenizer-independent metrics (bits per byte, per-class bits)."
+    ),
+    no_floor: bool = typer.Option(False, "--no-floor", help="Skip the reference-vs-itself check."),
+    fresh: bool = typer.Option(False, "--fresh", help="Ignore the state of an earlier run (no resume)."),
+    fmt: str = typer.Option("table", "--format", "-f", help=FORMAT_HELP + " json/csv/parquet give the full summary."),
+    out: Path | None = typer.Option(None, "--out", "-o", help="Write the full summary table to this file."),
+    no_progress: bool = typer.Option(False, "--no-progress", help="No progress bar."),
+) -> None:
+    shown = _parse_breakdowns(breakdowns)
+    if dump is not None and dump.suffix.lower() != ".parquet":
+        raise InputError(f"--dump writes Parquet: give a .parquet file, not {dump.name}")
+    kwargs: dict[str, Any] = dict(
+        corpus=corpus, n_ctx=n_ctx, scheme=scheme, stride=stride, mode=mode, topk=topk, batch=batch,
+        max_tokens=max_tokens, run_dir=run_dir, cache_dir=cache_dir, threads=threads, language=language,
+        allow_different_vocab=allow_different_vocab, floor=not no_floor, resume=not fresh,
+    )
+    if no_progress:
+        result = compare(reference, variants, **kwargs)
+    else:
+        with progress_bar("compare", unit="tok") as update:
+            result = compare(reference, variants, progress=update, **kwargs)
+    if dump is not None:
+        io.write_frame(result.tokens, dump, "parquet")
+        typer.echo(f"wrote {dump}", err=True)
+    if fmt != "table" or out is not None:
+        emit(result.summary, fmt, out, title="compare")
+        if fmt != "table":
+            return
+    _print_tables(result, shown, show_top)
+    _print_notes(result)
 
-        shown = _parse_breakdowns(breakdowns)
-        if dump is not None and dump.suffix.lower() != ".parquet":
-            raise InputError(f"--dump writes Parquet: give a .parquet file, not {dump.name}")
-        kwargs = dict(
-            corpus=corpus, n_ctx=n_ctx, scheme=scheme, stride=stride, mode=mode, topk=topk, batch=batch,
-            max_tokens=max_tokens, run_dir=run_dir, cache_dir=cache_dir, threads=threads, language=language,
-            allow_different_vocab=allow_different_vocab, floor=not no_floor, resume=not fresh,
-        )
-        if no_progress:
-            result = compare(reference, variants, **kwargs)
-        else:
-            with progress_bar("compare", unit="tok") as update:
-                result = compare(reference, variants, progress=update, **kwargs)
 
-        if dump is not None:
-            from .. import io
+def _title(result: CompareResult) -> str:
+    s = result.settings
+    mode_note = {"lockstep": "lock-step", "cache-exact": "cached reference (float16 log-probs)",
+                 "cache-topk": f"cached reference (top-{s.topk} + tail; KL is a lower bound, "
+                               "the true KL lies in [KL, KL upper])"}[s.mode]
+    return (f"{result.reference} vs {', '.join(result.variants)} — {mode_note}; n_ctx={s.n_ctx}, "
+            f"scheme={s.scheme}" + (f", stride={s.stride}" if s.stride else ""))
 
-            io.write_frame(result.tokens, dump, "parquet")
-            typer.echo(f"wrote {dump}", err=True)
-        if fmt != "table" or out is not None:
-            emit(result.summary, fmt, out, title="compare")
-            if fmt != "table":
-                return
-        mode_note = {"lockstep": "lock-step", "cache-exact": "cached reference (float16 log-probs)",
-                     "cache-topk": f"cached reference (top-{result.settings.topk} + tail; KL is a lower bound, "
-                                   "the true KL lies in [KL, KL upper])"}[result.settings.mode]
-        s = result.settings
-        title = (f"{result.reference} vs {', '.join(result.variants)} — {mode_note}; n_ctx={s.n_ctx}, "
-                 f"scheme={s.scheme}" + (f", stride={s.stride}" if s.stride else ""))
-        if result.variants:
-            print_table(result.report_table(), title=title)
-            for by in shown:
-                what = "reference entropy (nats)" if by == "entropy" else by
-                print_table(breakdown_view(result, by),
-                            title=f"by {what}: mean KL, same top-1, mean Δp of the correct token")
-        if result.different_vocab:
-            ind = result.tokenizer_independent
-            cols = INDEPENDENT_COLUMNS + [c for c in ind.columns if c.startswith("bpb_") and c != "bpb_ratio"]
-            print_table(ind[[c for c in cols if c in ind.columns]], float_fmt="{:.4g}",
-                        title="TOKENIZER-INDEPENDENT METRICS ONLY (different vocabularies): bits per byte of the "
-                              "scored text, overall and per source class")
-        if show_top and result.variants:
-            _show_top(result, show_top)
-        floor = result.floor
-        if floor:
-            typer.echo(f"self floor: max |KL| of the reference against itself over {floor.get('self_tokens', 0)} "
-                       f"tokens = {floor.get('self_kl_max')}", err=True)
-        if result.reference_cache:
-            rc = result.reference_cache
-            typer.echo(f"reference cache: {rc['path']} ({rc['bytes_per_token']:.1f} bytes/token)", err=True)
-        typer.echo(f"results: {result.run_dir}", err=True)
+
+def _print_tables(result: CompareResult, shown: list[str], show_top: int) -> None:
+    """The summary, the breakdowns, the tokenizer-independent metrics and the most divergent tokens."""
+    if result.variants:
+        print_table(result.report_table(), title=_title(result))
+        for by in shown:
+            what = "reference entropy (nats)" if by == "entropy" else by
+            print_table(breakdown_view(result, by),
+                        title=f"by {what}: mean KL, same top-1, mean Δp of the correct token")
+    if result.different_vocab:
+        ind = result.tokenizer_independent
+        cols = INDEPENDENT_COLUMNS + [c for c in ind.columns if c.startswith("bpb_") and c != "bpb_ratio"]
+        print_table(ind[[c for c in cols if c in ind.columns]], float_fmt="{:.4g}",
+                    title="TOKENIZER-INDEPENDENT METRICS ONLY (different vocabularies): bits per byte of the "
+                          "scored text, overall and per source class")
+    if show_top and result.variants:
+        _show_top(result, show_top)
+
+
+def _print_notes(result: CompareResult) -> None:
+    """The self floor, the reference cache and the run directory, on stderr."""
+    floor = result.floor
+    if floor:
+        typer.echo(f"self floor: max |KL| of the reference against itself over {floor.get('self_tokens', 0)} "
+                   f"tokens = {floor.get('self_kl_max')}", err=True)
+    if result.reference_cache:
+        rc = result.reference_cache
+        typer.echo(f"reference cache: {rc['path']} ({rc['bytes_per_token']:.1f} bytes/token)", err=True)
+    typer.echo(f"results: {result.run_dir}", err=True)

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import List, Optional
 
+import pandas as pd
 import typer
 
+from ..corpus import SMOKE_CORPUS, build_corpus, find_pygments_sdist, load_corpus
 from ..errors import InputError
-from ._common import FORMAT_HELP, emit, progress_bar
+from ..lexicon import parse_languages
+from ..models.sdist import SDIST_FILENAME
+from ..vocab import plan_vocab
+from ..vocab.fetch import fetch_vocabs, list_vocabs, vocab_dir
+from ._common import FORMAT_HELP, command_group, emit, progress_bar
 
 SHOW = {
     "coverage": "coverage_table",
@@ -28,9 +33,12 @@ SHOW = {
     "top": "top_tokens",
     "classes": "class_counts",
 }
+# Tables that need a corpus: without --corpus they use the shipped smoke corpus.
+CORPUS_TABLES = ("corpus", "files", "top", "classes")
+HEATMAP_FORMS = ("bare", "space", "newline", "any")
 
 VOCAB_HELP = (
-    "Vocabulary analysis of one or more tokenizers side by side (METHOD.md §1): keyword coverage per language "
+    "Vocabulary analysis of one or more tokenizers side by side (docs/method.md §1): keyword coverage per language "
     "for the bare, space-prefixed and newline-prefixed forms (with the split of every keyword that is not one "
     "token), composition by token class, operators, whitespace runs, and with --corpus bytes/tokens per line, "
     "fertility and token histograms per language.\n\n"
@@ -52,7 +60,20 @@ VOCAB_HELP = (
 )
 
 
-def _pct(df, cols):
+def register(app: typer.Typer) -> None:
+    app.command("vocab", help=VOCAB_HELP)(vocab_command)
+    vocabs = command_group("vocabs", "Vocab-only GGUF tokenizers from the llama-cpp-python sdist.")
+    vocabs.command("fetch")(fetch_command)
+    vocabs.command("list")(list_command)
+    app.add_typer(vocabs, name="vocabs")
+    corpus = command_group(
+        "corpus", "Code corpora: the shipped smoke corpus, or one built from sources on this machine.")
+    corpus.command("build")(corpus_build_command)
+    corpus.command("info")(corpus_info_command)
+    app.add_typer(corpus, name="corpus")
+
+
+def _pct(df: pd.DataFrame, cols: list[str]) -> pd.DataFrame:
     df = df.copy()
     for c in cols:
         if c in df.columns:
@@ -60,10 +81,8 @@ def _pct(df, cols):
     return df
 
 
-def _table_view(df, name: str):
+def _table_view(df: pd.DataFrame, name: str) -> pd.DataFrame:
     """Terminal-friendly: escaped whitespace in token texts, percentages, 3-decimal floats."""
-    import pandas as pd
-
     df = df.copy()
     for col in ("text", "keyword", "operator"):
         if col in df.columns:
@@ -80,55 +99,47 @@ def _table_view(df, name: str):
     return df
 
 
-def _load_keywords(keywords: Optional[Path], replace: bool, languages: Optional[str]):
-    from ..languages import parse_languages
-    from ..vocab.keywords import load_keywords, load_operators
-
-    langs = parse_languages(languages)
-    kw = load_keywords(keywords, extend=not replace, languages=langs)
-    ops = load_operators(languages=list(kw))
-    return kw, ops
-
-
 def vocab_command(
-    tokenizers: List[str] = typer.Argument(None, help="Tokenizers: model names, fetched vocab names or GGUF paths (default: gemma3-270m)."),
-    keywords: Optional[Path] = typer.Option(None, "--keywords", "-k", help="Keyword file (JSON/TOML mapping language -> list of keywords)."),
-    replace_keywords: bool = typer.Option(False, "--replace-keywords", help="Use only the keyword file's lists (default: extend the shipped ones)."),
-    languages: Optional[str] = typer.Option(None, "--languages", "-l", help="Only these languages, e.g. 'python,c++,js'."),
+    tokenizers: list[str] = typer.Argument(
+        None, help="Tokenizers: model names, fetched vocab names or GGUF paths (default: gemma3-270m)."),
+    keywords: Path | None = typer.Option(
+        None, "--keywords", "-k", help="Keyword file (JSON/TOML mapping language -> list of keywords)."),
+    replace_keywords: bool = typer.Option(
+        False, "--replace-keywords", help="Use only the keyword file's lists (default: extend the shipped ones)."),
+    languages: str | None = typer.Option(
+        None, "--languages", "-l", help="Only these languages, e.g. 'python,c++,js'."),
     show: str = typer.Option("coverage", "--show", "-s", help=f"Table to print: {', '.join(SHOW)}."),
-    corpus: Optional[str] = typer.Option(None, "--corpus", "-c", help="Code corpus (file or directory) for corpus statistics; 'smoke' or @smoke = the shipped smoke corpus, @pygments = held-out example files."),
-    corpus_language: Optional[str] = typer.Option(None, "--corpus-language", help="Treat every corpus file as this language."),
+    corpus: str | None = typer.Option(
+        None, "--corpus", "-c", help="Code corpus (file or directory) for corpus statistics; 'smoke' or @smoke = "
+        "the shipped smoke corpus, @pygments = held-out example files."),
+    corpus_language: str | None = typer.Option(
+        None, "--corpus-language", help="Treat every corpus file as this language."),
     top_n: int = typer.Option(20, "--top", help="Top-N token ids per language in the corpus histograms."),
     max_run: int = typer.Option(32, "--max-run", help="Longest whitespace run checked."),
-    heatmap: Optional[Path] = typer.Option(Path("vocab-coverage.png"), "--heatmap", help="Coverage heatmap PNG (languages x tokenizers)."),
+    heatmap: Path | None = typer.Option(
+        Path("vocab-coverage.png"), "--heatmap", help="Coverage heatmap PNG (languages x tokenizers)."),
     no_heatmap: bool = typer.Option(False, "--no-heatmap", help="Do not write the heatmap."),
-    heatmap_form: str = typer.Option("any", "--heatmap-form", help="Form shown in the heatmap: bare, space, newline or any."),
-    out_dir: Optional[Path] = typer.Option(None, "--out-dir", help="Write every table (parquet), per-token classes, provenance.json and coverage.png here."),
+    heatmap_form: str = typer.Option(
+        "any", "--heatmap-form", help="Form shown in the heatmap: bare, space, newline or any."),
+    out_dir: Path | None = typer.Option(
+        None, "--out-dir",
+        help="Write every table (parquet), per-token classes, provenance.json and coverage.png here."),
     fmt: str = typer.Option("table", "--format", "-f", help=FORMAT_HELP),
-    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Write the shown table to this file."),
+    out: Path | None = typer.Option(None, "--out", "-o", help="Write the shown table to this file."),
 ) -> None:
-    from ..corpus import load_corpus
-    from ..vocab.analysis import analyze
-
     if show not in SHOW:
         raise InputError(f"unknown --show {show!r}; choose one of {', '.join(SHOW)}")
     if max_run < 1 or top_n < 1:
         raise InputError("--max-run and --top must be at least 1")
-    if heatmap_form not in ("bare", "space", "newline", "any"):
+    if heatmap_form not in HEATMAP_FORMS:
         raise InputError(f"unknown --heatmap-form {heatmap_form!r}; use bare, space, newline or any")
-    kw, ops = _load_keywords(keywords, replace_keywords, languages)
-    corp = None
-    if corpus is not None:
-        corp = load_corpus(None if corpus == "smoke" else corpus, corpus_language)
-    elif show in ("corpus", "files", "top", "classes"):
-        corp = load_corpus(None, corpus_language)
-    names = tokenizers or ["gemma3-270m"]
+    if corpus is None and show in CORPUS_TABLES:
+        corpus = str(SMOKE_CORPUS)
+    run = plan_vocab(tokenizers or ["gemma3-270m"], keyword_file=keywords, replace_keywords=replace_keywords,
+                     languages=languages, corpus=corpus, corpus_language=corpus_language, top_n=top_n,
+                     whitespace_max_run=max_run)
     with progress_bar("vocab", unit="steps") as update:
-        report = analyze(
-            names, kw, operators=ops, corpus=corp, top_n=top_n, whitespace_max_run=max_run, progress=update,
-            settings={"keyword_file": str(keywords) if keywords else None,
-                      "keyword_mode": "replace" if replace_keywords else "extend", "languages": list(kw)},
-        )
+        report = run.run(progress=update)
     name = SHOW[show]
     df = report.table(name)
     if out_dir is not None:
@@ -143,8 +154,10 @@ def vocab_command(
 
 
 def fetch_command(
-    sdist: Optional[Path] = typer.Option(None, "--sdist", help="A local llama_cpp_python-0.3.36.tar.gz (skips the download)."),
-    cache_dir: Optional[Path] = typer.Option(None, "--cache-dir", help="Where the vocab files go (default <cache>/vocabs)."),
+    sdist: Path | None = typer.Option(
+        None, "--sdist", help="A local llama_cpp_python-0.3.36.tar.gz (skips the download)."),
+    cache_dir: Path | None = typer.Option(
+        None, "--cache-dir", help="Where the vocab files go (default <cache>/vocabs)."),
     force: bool = typer.Option(False, "--force", help="Re-extract files that are already there."),
     no_download: bool = typer.Option(False, "--no-download", help="Never run pip; fail if no sdist is found."),
     fmt: str = typer.Option("table", "--format", "-f", help=FORMAT_HELP),
@@ -155,28 +168,21 @@ def fetch_command(
     'pip download --no-deps --no-binary :all: llama-cpp-python==0.3.36'. Afterwards the tokenizers are
     addressable by short name: qwen2, llama-bpe (Llama 3), llama-spm (Llama 2), starcoder, gpt-2, ...
     """
-    from ..vocab.fetch import SDIST_FILENAME, fetch_vocabs, list_vocabs
-
     if sdist is not None and not (sdist.is_file() or (sdist / SDIST_FILENAME).is_file()):
         raise InputError(f"--sdist {sdist}: no such file")
     with progress_bar("extracting", unit="files") as update:
-        paths = fetch_vocabs(sdist=sdist, cache_dir=cache_dir, download=not no_download, force=force, progress=update)
-    import pandas as pd
-
+        paths = fetch_vocabs(sdist=sdist, cache_dir=cache_dir, download=not no_download, force=force,
+                             progress=update)
     rows = [r for r in list_vocabs(cache_dir) if r["name"] in paths]
     emit(pd.DataFrame(rows)[["name", "description", "size", "path"]], fmt, None, title=f"{len(paths)} vocab files")
 
 
 def list_command(
-    cache_dir: Optional[Path] = typer.Option(None, "--cache-dir", help="Vocab directory (default <cache>/vocabs)."),
+    cache_dir: Path | None = typer.Option(None, "--cache-dir", help="Vocab directory (default <cache>/vocabs)."),
     fmt: str = typer.Option("table", "--format", "-f", help=FORMAT_HELP),
-    out: Optional[Path] = typer.Option(None, "--out", "-o"),
+    out: Path | None = typer.Option(None, "--out", "-o"),
 ) -> None:
     """Fetched vocab-only tokenizers (name, description, size, sha256, path)."""
-    import pandas as pd
-
-    from ..vocab.fetch import list_vocabs, vocab_dir
-
     rows = list_vocabs(cache_dir)
     if not rows:
         typer.echo(f"no vocab files in {vocab_dir(cache_dir)}; run 'tokprobe vocabs fetch'", err=True)
@@ -187,54 +193,45 @@ def list_command(
 
 
 def corpus_build_command(
-    out_dir: Path = typer.Argument(..., help="Directory for the corpus (created; a previous tokprobe corpus there is replaced)."),
-    source: List[str] = typer.Option(None, "--source", "-s", help="'stdlib', 'pygments', a pygments-*.tar.gz or a directory; repeatable (default: stdlib and pygments if found)."),
-    languages: Optional[str] = typer.Option(None, "--languages", "-l", help="Only these languages."),
-    max_bytes: int = typer.Option(4 * 1024 * 1024, "--max-bytes-per-language", help="Stop adding files to a language past this many bytes."),
+    out_dir: Path = typer.Argument(
+        ..., help="Directory for the corpus (created; a previous tokprobe corpus there is replaced)."),
+    source: list[str] = typer.Option(
+        None, "--source", "-s", help="'stdlib', 'pygments', a pygments-*.tar.gz or a directory; repeatable "
+        "(default: stdlib and pygments if found)."),
+    languages: str | None = typer.Option(None, "--languages", "-l", help="Only these languages."),
+    max_bytes: int = typer.Option(
+        4 * 1024 * 1024, "--max-bytes-per-language", help="Stop adding files to a language past this many bytes."),
     max_file_bytes: int = typer.Option(512 * 1024, "--max-file-bytes", help="Skip files larger than this."),
-    download: bool = typer.Option(False, "--download", help="Download the pygments sdist with pip when it is not in the cache."),
+    download: bool = typer.Option(
+        False, "--download", help="Download the pygments sdist with pip when it is not in the cache."),
     fmt: str = typer.Option("table", "--format", "-f", help=FORMAT_HELP),
 ) -> None:
     """Assemble a real multi-language corpus from sources on this machine, with a manifest.json
     (source path, sha256, license note per file)."""
-    import pandas as pd
-
-    from ..corpus import build_corpus, find_pygments_sdist
-    from ..languages import parse_languages
-
-    sources = list(source) if source else (["stdlib", "pygments"] if (download or find_pygments_sdist()) else ["stdlib"])
+    if source:
+        sources = list(source)
+    else:  # pygments when it can be had
+        sources = ["stdlib", "pygments"] if (download or find_pygments_sdist()) else ["stdlib"]
     with progress_bar("corpus", unit="files") as update:
-        manifest = build_corpus(out_dir, sources, languages=parse_languages(languages), max_bytes_per_language=max_bytes,
-                                max_file_bytes=max_file_bytes, download=download, progress=update)
-    rows = [{"language": l, **v} for l, v in manifest["languages"].items()]
+        manifest = build_corpus(out_dir, sources, languages=parse_languages(languages),
+                                max_bytes_per_language=max_bytes, max_file_bytes=max_file_bytes, download=download,
+                                progress=update)
+    rows = [{"language": lang, **v} for lang, v in manifest["languages"].items()]
     typer.echo(f"wrote {Path(out_dir) / 'manifest.json'} (skipped: {manifest['skipped'] or 'none'})", err=True)
     emit(pd.DataFrame(rows), fmt, None, title=f"corpus {out_dir}")
 
 
 def corpus_info_command(
-    path: Optional[Path] = typer.Argument(None, help="File or directory (default: the shipped smoke corpus)."),
-    language: Optional[str] = typer.Option(None, "--language", help="Treat every file as this language."),
+    path: Path | None = typer.Argument(None, help="File or directory (default: the shipped smoke corpus)."),
+    language: str | None = typer.Option(None, "--language", help="Treat every file as this language."),
     files: bool = typer.Option(False, "--files", help="One row per file instead of per language."),
     fmt: str = typer.Option("table", "--format", "-f", help=FORMAT_HELP),
-    out: Optional[Path] = typer.Option(None, "--out", "-o"),
+    out: Path | None = typer.Option(None, "--out", "-o"),
 ) -> None:
     """Files, bytes and lines per language of a corpus; skipped files are counted on stderr."""
-    from ..corpus import load_corpus
-
     c = load_corpus(path, language)
     df = c.to_frame() if files else c.summary()
     skipped = ", ".join(f"{n} {r}" for r, n in sorted(c.skipped.items())) or "none"
     typer.echo(f"{len(c.files)} files, {c.n_bytes:,} bytes; skipped: {skipped}; digest {c.digest[:16]}", err=True)
     emit(df, fmt, out, title=f"corpus {c.root}")
 
-
-def register(app: typer.Typer) -> None:
-    app.command("vocab", help=VOCAB_HELP)(vocab_command)
-    vocabs = typer.Typer(help="Vocab-only GGUF tokenizers from the llama-cpp-python sdist.", no_args_is_help=True)
-    vocabs.command("fetch")(fetch_command)
-    vocabs.command("list")(list_command)
-    app.add_typer(vocabs, name="vocabs")
-    corpus = typer.Typer(help="Code corpora: the shipped smoke corpus, or one built from sources on this machine.", no_args_is_help=True)
-    corpus.command("build")(corpus_build_command)
-    corpus.command("info")(corpus_info_command)
-    app.add_typer(corpus, name="corpus")

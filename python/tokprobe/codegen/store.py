@@ -8,11 +8,15 @@ processes from appending to the same run directory at once.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import threading
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
+
+import numpy as np
 
 from ..errors import FileFormatError, InputError
 
@@ -20,7 +24,7 @@ from ..errors import FileFormatError, InputError
 class JsonlStore:
     """An append-only JSONL file. ``records`` holds what was on disk when opened plus appends."""
 
-    def __init__(self, path: str | os.PathLike) -> None:
+    def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
@@ -74,7 +78,7 @@ class JsonlStore:
             if not self._fh.closed:
                 self._fh.close()
 
-    def __enter__(self) -> "JsonlStore":
+    def __enter__(self) -> JsonlStore:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -82,8 +86,6 @@ class JsonlStore:
 
 
 def _default(obj: Any) -> Any:
-    import numpy as np
-
     if isinstance(obj, np.integer):
         return int(obj)
     if isinstance(obj, np.floating):
@@ -98,9 +100,7 @@ def _default(obj: Any) -> Any:
 class RunLock:
     """An exclusive, non-blocking ``flock`` on ``<dir>/.lock`` for the life of a run."""
 
-    def __init__(self, directory: str | os.PathLike) -> None:
-        import fcntl
-
+    def __init__(self, directory: str | os.PathLike[str]) -> None:
         self.path = Path(directory) / ".lock"
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
@@ -115,7 +115,7 @@ class RunLock:
             os.close(self._fd)
             self._fd = -1
 
-    def __enter__(self) -> "RunLock":
+    def __enter__(self) -> RunLock:
         return self
 
     def __exit__(self, *exc: object) -> None:

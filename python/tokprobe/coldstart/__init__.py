@@ -1,4 +1,4 @@
-"""Cold-start probability analysis (METHOD.md §2): what a model puts at the first position.
+"""Cold-start probability analysis (docs/method.md §2): what a model puts at the first position.
 
 P_cold(t | M) = softmax over the full vocabulary of the logits at the first generated position
 after a short, explicit context (``auto``/``bos``/``eos``/``chat``/``text:``/``ids:``, see
@@ -26,6 +26,8 @@ Rules are in :mod:`tokprobe.coldstart.tokensets`; all results are keyed by token
 
 from __future__ import annotations
 
+from ..lexicon.forms import KEYWORD_FORMS
+from .analysis import TABLES, ColdStartResult, coldstart
 from .context import (
     CONTEXT_HELP,
     DEFAULT_CONTEXT,
@@ -35,9 +37,10 @@ from .context import (
     parse_context,
     resolve_context,
 )
+from .ladder import ladder_models
+from .metrics import HOLD_LEVELS, holders, row_metrics, spearman
 from .tokensets import (
     DEFAULT_KEYWORD_FORMS,
-    KEYWORD_FORMS,
     STP_RULE,
     TokenSets,
     build_token_sets,
@@ -70,31 +73,5 @@ __all__ = [
     "is_stp_text",
     "load_control_words",
     "load_keyword_lists",
+    "ladder_models",
 ]
-
-# The analysis itself needs the native core; import it on first use so that the CLI can build
-# its help (and the context/token-set rules can be used) without loading anything heavy.
-_LAZY = {
-    "coldstart": "analysis",
-    "ColdStartResult": "analysis",
-    "TABLES": "analysis",
-    "HOLD_LEVELS": "metrics",
-    "holders": "metrics",
-    "row_metrics": "metrics",
-    "spearman": "metrics",
-}
-
-
-def __getattr__(name: str):
-    mod = _LAZY.get(name)
-    if mod is None:
-        raise AttributeError(f"module 'tokprobe.coldstart' has no attribute {name!r}")
-    import importlib
-
-    value = getattr(importlib.import_module(f"{__name__}.{mod}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)

@@ -14,14 +14,16 @@ The first factor uses the cold-start row itself (no extra forward pass).
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from .. import core
+from ..lexicon.forms import KEYWORD_FORMS, split_text
 from .metrics import as_matrix
-from .tokensets import KEYWORD_FORMS, TokenSets
+from .tokensets import TokenSets
 
 CHAIN_BATCH = 32  # prefixes per logits_for_contexts call (each row is n_vocab float32)
 
@@ -30,38 +32,25 @@ def _pieces(model: Any, text: str, token_bytes: Sequence[bytes]) -> tuple[tuple[
     """Canonical token ids of ``text`` and whether they decode to exactly its bytes.
 
     Plain tokenization first; when that does not reproduce the text (SentencePiece vocabularies
-    that add a space prefix), the shared splitter of the coverage analysis, which tokenizes the
-    form after an anchor that starts a fresh pre-token, is tried.
+    that add a space prefix), the shared splitter :func:`tokprobe.lexicon.split_text`, which
+    tokenizes the form after an anchor that starts a fresh pre-token, is tried.
     """
     want = text.encode("utf-8")
     ids = tuple(int(t) for t in model.tokenize(text, add_bos=False, special=False))
     if b"".join(token_bytes[t] for t in ids) == want:
         return ids, True
-    from ..vocab.coverage import split_text
-
-    alt, clean = split_text(getattr(model, "vocab", model), text)
-    alt = tuple(int(t) for t in alt)
+    split, clean = split_text(getattr(model, "vocab", model), text)
+    alt = tuple(int(t) for t in split)
     if clean and b"".join(token_bytes[t] for t in alt) == want:
         return alt, True
     return ids, False
 
 
-def chain_table(
-    model: Any,
-    context_ids: Sequence[int],
-    cold_row: np.ndarray,
-    cold_logsumexp: float,
-    sets: TokenSets,
-    *,
-    batch: int = CHAIN_BATCH,
-) -> pd.DataFrame:
-    """One row per (keyword, form): pieces, exact text flag, chained log-probability.
+Entry = tuple[str, str, str, str, tuple[int, ...], bool, int]  # keyword, form, text, languages, ids, exact, single
 
-    Columns: keyword, form, form_text, languages, n_pieces, piece_ids, exact_text (the pieces
-    decode to exactly the form's bytes; when they cannot, logprob and p are NaN), single_token_id
-    (the vocabulary token equal to the form, -1 none), logprob, p.
-    """
-    ctx = tuple(int(i) for i in context_ids)
+
+def _entries(model: Any, sets: TokenSets) -> list[Entry]:
+    """One entry per (keyword, form): its canonical pieces and the single vocabulary token (-1 none)."""
     langs: dict[str, list[str]] = {}
     for lang, kws in sets.keywords.items():
         for kw in kws:
@@ -79,7 +68,13 @@ def chain_table(
             text = KEYWORD_FORMS[form] + kw
             ids, exact = _pieces(model, text, token_bytes)
             entries.append((kw, form, text, ",".join(kw_langs), ids, exact, int(single.get((kw, form), -1))))
+    return entries
 
+
+def _prefix_logprobs(
+    model: Any, ctx: tuple[int, ...], entries: list[Entry], batch: int
+) -> dict[tuple[int, ...], dict[int, float]]:
+    """For every distinct prefix ``ctx t1 .. tj``: the log-probabilities of the next pieces needed."""
     prefixes: dict[tuple[int, ...], int] = {}
     for e in entries:
         ids = e[4] if e[5] else ()
@@ -99,6 +94,27 @@ def chain_table(
         lse = np.asarray(core.row_stats(rows).logsumexp, dtype=np.float64)
         for r, p in enumerate(chunk):
             gathered[p] = {t: float(rows[r, t]) - float(lse[r]) for t in needed[p]}
+    return gathered
+
+
+def chain_table(
+    model: Any,
+    context_ids: Sequence[int],
+    cold_row: np.ndarray,
+    cold_logsumexp: float,
+    sets: TokenSets,
+    *,
+    batch: int = CHAIN_BATCH,
+) -> pd.DataFrame:
+    """One row per (keyword, form): pieces, exact text flag, chained log-probability.
+
+    Columns: keyword, form, form_text, languages, n_pieces, piece_ids, exact_text (the pieces
+    decode to exactly the form's bytes; when they cannot, logprob and p are NaN), single_token_id
+    (the vocabulary token equal to the form, -1 none), logprob, p.
+    """
+    ctx = tuple(int(i) for i in context_ids)
+    entries = _entries(model, sets)
+    gathered = _prefix_logprobs(model, ctx, entries, batch)
     cold = as_matrix(cold_row)[0]
     out = []
     for kw, form, text, kw_langs, ids, exact, single_id in entries:
@@ -123,5 +139,5 @@ def chain_table(
             }
         )
     df = pd.DataFrame(out)
-    df.attrs["n_prefix_rows"] = len(prefix_list)
+    df.attrs["n_prefix_rows"] = len(gathered)
     return df

@@ -1,6 +1,6 @@
 """The cold-start context: which tokens the model sees before the position we read.
 
-METHOD.md §2 defines P_cold as the distribution at the first generated position "with no
+docs/method.md §2 defines P_cold as the distribution at the first generated position "with no
 prompt", but which start token stands for "no prompt" is ambiguous (some GGUFs have
 ``add_bos = false``, some BOS ids are chat tokens). So the context is an explicit option,
 and the mode and the exact token ids are recorded in every result.

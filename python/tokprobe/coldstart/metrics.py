@@ -8,8 +8,9 @@ PKP, the 80..95% holder counts, keyword ranks, shifts) are gathered from the sam
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd

@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from .. import io
 
+if TYPE_CHECKING:  # matplotlib is imported only when a plot is drawn
+    from matplotlib.figure import Figure
+
 METRICS = (("pkp", "PKP"), ("stp", "STP"), ("nlp", "NLP"), ("indent_p", "indentation"))
 
 
-def _figure(width: float, height: float):
+def _figure(width: float, height: float) -> Figure:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -22,13 +26,13 @@ def _figure(width: float, height: float):
     return fig
 
 
-def _save(fig, path: str | os.PathLike) -> Path:
+def _save(fig: Figure, path: str | os.PathLike[str]) -> Path:
     with io.atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", bbox_inches="tight")
     return Path(path)
 
 
-def plot_metrics(summary: pd.DataFrame, path: str | os.PathLike) -> Path:
+def plot_metrics(summary: pd.DataFrame, path: str | os.PathLike[str]) -> Path:
     """PKP / STP / NLP / indentation probability per model, in the order given (e.g. a quant
     ladder from F16 down), log scale, with KL to the reference on a second panel."""
     labels = [str(m) for m in summary["model"]]
@@ -64,7 +68,7 @@ def _short(text: str, n: int = 18) -> str:
     return t if len(t) <= n else t[: n - 2] + "…" + t[-1]
 
 
-def plot_shifts(shifts: pd.DataFrame, path: str | os.PathLike, per_model: int = 10) -> Path:
+def plot_shifts(shifts: pd.DataFrame, path: str | os.PathLike[str], per_model: int = 10) -> Path:
     """Horizontal bars of the largest Δp (variant - reference) per variant model."""
     models = list(dict.fromkeys(str(m) for m in shifts["model"]))
     n = max(1, len(models))
@@ -75,13 +79,13 @@ def plot_shifts(shifts: pd.DataFrame, path: str | os.PathLike, per_model: int = 
     fig = _figure(4.6 * cols, 0.32 * per_model * rows + 1.2 * rows)
     axes = np.atleast_1d(fig.subplots(rows, cols, squeeze=False)).ravel()
     ref = str(shifts["reference"].iloc[0]) if len(shifts) else ""
-    for ax, model in zip(axes, models):
+    for ax, model in zip(axes, models, strict=False):
         d = shifts[shifts["model"] == model].sort_values("rank").head(per_model)
         y = np.arange(len(d))[::-1]
         delta = d["delta_p"].to_numpy(dtype=float)
         ax.barh(y, delta, color=np.where(delta >= 0, "tab:red", "tab:blue"))
         ax.set_yticks(y)
-        ax.set_yticklabels([f"{_short(t)} [{i}]" for t, i in zip(d["text"], d["token_id"])], fontsize=7)
+        ax.set_yticklabels([f"{_short(t)} [{i}]" for t, i in zip(d["text"], d["token_id"], strict=True)], fontsize=7)
         ax.axvline(0, color="black", lw=0.6)
         ax.set_title(model, fontsize=8)
         ax.tick_params(axis="x", labelsize=7)

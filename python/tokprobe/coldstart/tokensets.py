@@ -7,7 +7,7 @@ entries, and nothing collapses). The rules, recorded in every result (``TokenSet
   the SentencePiece ``▁`` / byte-level ``Ġ`` markers are already spaces), decoded as UTF-8.
   Only tokens that llama.cpp renders as text take part in STP, NLP and indentation: kinds
   ``normal``, ``user_defined`` and ``byte``, minus the placeholders that the shared token
-  classifier (``tokprobe.vocab.classes``) calls ``unused`` (``<unused12>``). User-defined tags
+  classifier (``tokprobe.lexicon.token_classes``) calls ``unused`` (``<unused12>``). User-defined tags
   such as Gemma's ``<h1>``, ``<strong>`` or ``<start_of_image>`` render as text and so count in
   STP (they start with ``<``), although the shared classifier files them under ``control`` for
   vocabulary composition. Control tokens proper (``<bos>``, ``<start_of_turn>``: kinds
@@ -40,19 +40,22 @@ entries, and nothing collapses). The rules, recorded in every result (``TokenSet
 
 from __future__ import annotations
 
-import hashlib
 import string
 import threading
 import unicodedata
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from ..errors import InputError
+from ..lexicon.forms import KEYWORD_FORMS, parse_forms
+from ..lexicon.kinds import kind_ids, kind_names
+from ..lexicon.token_classes import TOKEN_CLASSES, class_map
+from .words import digest_words
 
-KEYWORD_FORMS = {"bare": "", "space": " ", "newline": "\n"}
 DEFAULT_KEYWORD_FORMS = ("bare", "space")
 RENDERED_KINDS = ("normal", "user_defined", "byte")
 _WHITESPACE = frozenset(" \t\n\v\f\r")
@@ -85,34 +88,21 @@ def is_stp_text(text: str) -> bool:
 
 
 def is_indent_text(text: str) -> bool:
+    """True when ``text`` is non-empty and only whitespace (the indentation rule)."""
     return bool(text) and all(c in _WHITESPACE for c in text)
 
 
-def _kind_names() -> tuple[str, ...]:
-    try:
-        from .. import models
-
-        names = getattr(models, "KIND_NAMES", None)
-        if names is None:
-            from ..models import vocab as _v  # type: ignore
-
-            names = getattr(_v, "KIND_NAMES", None)
-        if names is not None:
-            return tuple(names)
-    except Exception:  # models not importable (core-only use)
-        pass
-    return ("normal", "control", "byte", "user_defined", "unused", "unknown")
+def _kind_array(vocab: Any) -> np.ndarray:
+    return np.asarray(getattr(vocab, "kind", np.zeros(vocab.n_vocab, np.uint8)))
 
 
 def rendered_mask(vocab: Any) -> np.ndarray:
     """Bool[V]: tokens that render as text (kinds normal, user_defined, byte)."""
-    kind = np.asarray(getattr(vocab, "kind", np.zeros(vocab.n_vocab, np.uint8)))
-    names = list(getattr(vocab, "KIND_NAMES", None) or _kind_names())
-    ok = np.array([names.index(k) for k in RENDERED_KINDS if k in names], dtype=kind.dtype)
-    return np.isin(kind, ok)
+    return np.isin(_kind_array(vocab), kind_ids(vocab, RENDERED_KINDS))
 
 
 def decoded_texts(vocab: Any) -> list[str]:
+    """The decoded text of every token (invalid UTF-8 as U+FFFD)."""
     return [b.decode("utf-8", errors="replace") for b in vocab.token_bytes]
 
 
@@ -140,7 +130,7 @@ class TokenSets:
     kind: np.ndarray  # object[V]: GGUF token kind names (normal, control, byte, user_defined, ...)
     keyword_forms: tuple[str, ...]
     keywords: dict[str, list[str]]
-    token_class: np.ndarray  # object[V] class names from tokprobe.vocab.classes
+    token_class: np.ndarray  # object[V] class names from tokprobe.lexicon.token_classes
     class_names: tuple[str, ...]
     class_map: np.ndarray  # int32[V] for core.class_mass
     rules: dict[str, Any] = field(default_factory=dict)
@@ -188,16 +178,13 @@ class TokenSets:
         return t if t else str(self.pieces[int(tid)])
 
     def class_of(self, ids: Iterable[int]) -> list[str]:
-        """Shared token class (tokprobe.vocab.classes.TOKEN_CLASSES) of each id."""
+        """Shared token class (tokprobe.lexicon.TOKEN_CLASSES) of each id."""
         return [str(self.token_class[int(i)]) for i in ids]
 
 
 def _bytes_index(vocab: Any, rendered: np.ndarray) -> dict[bytes, list[int]]:
     """token bytes -> ids of the normal and user-defined tokens (not unused) with them."""
-    kind = np.asarray(getattr(vocab, "kind", np.zeros(len(rendered), np.uint8)))
-    names = list(getattr(vocab, "KIND_NAMES", None) or _kind_names())
-    word_kinds = [names.index(k) for k in ("normal", "user_defined") if k in names]
-    ok = rendered & np.isin(kind, word_kinds)
+    ok = rendered & np.isin(_kind_array(vocab), kind_ids(vocab, ("normal", "user_defined")))
     index: dict[bytes, list[int]] = {}
     for i, b in enumerate(vocab.token_bytes):
         if b and ok[i]:
@@ -208,7 +195,7 @@ def _bytes_index(vocab: Any, rendered: np.ndarray) -> dict[bytes, list[int]]:
 def _form_rows(
     index: Mapping[bytes, list[int]], words: Mapping[str, Sequence[str]], forms: Sequence[str]
 ) -> pd.DataFrame:
-    rows = []
+    rows: list[tuple[str, str, str, str, int]] = []
     for lang, kws in words.items():
         for kw in dict.fromkeys(kws):  # keep order, drop duplicates within a language
             multiword = any(c.isspace() for c in kw)  # PHP's 'yield from' is never one token
@@ -223,25 +210,130 @@ def _form_rows(
 
 
 def check_forms(forms: Iterable[str] | str | None) -> tuple[str, ...]:
-    if forms is None:
-        return DEFAULT_KEYWORD_FORMS
-    if isinstance(forms, str):
-        forms = [f for f in forms.replace(",", " ").split() if f]
-    forms = tuple(dict.fromkeys(str(f).strip().lower() for f in forms))
-    bad = [f for f in forms if f not in KEYWORD_FORMS]
-    if bad or not forms:
-        raise InputError(f"unknown keyword form {bad[0] if bad else ''!r}; use {', '.join(KEYWORD_FORMS)}")
-    return forms
+    """The keyword forms to count (default bare and space); InputError for an unknown one."""
+    return parse_forms(forms, DEFAULT_KEYWORD_FORMS)
 
 
-def _digest_words(words: Mapping[str, Sequence[str]]) -> str:
-    h = hashlib.sha256()
-    for lang in sorted(words):
-        h.update(lang.encode() + b"\0" + "\0".join(words[lang]).encode() + b"\1")
-    return h.hexdigest()[:16]
+def _unique_ids(table: pd.DataFrame) -> np.ndarray:
+    return np.unique(table.token_id.to_numpy(np.int64)).astype(np.int32)
 
 
-_CACHE: dict[tuple, TokenSets] = {}
+@dataclass
+class _KeywordSets:
+    table: pd.DataFrame
+    ids: np.ndarray
+    language_ids: dict[str, np.ndarray]
+    language_n: dict[str, int]
+    n_keywords: int
+
+
+def _keyword_sets(
+    index: Mapping[bytes, list[int]], keywords: dict[str, list[str]], forms: Sequence[str]
+) -> _KeywordSets:
+    table = _form_rows(index, keywords, forms)
+    found = table[table.token_id >= 0]
+    return _KeywordSets(
+        table=table,
+        ids=_unique_ids(found),
+        language_ids={lang: _unique_ids(found[found.language == lang]) for lang in keywords},
+        language_n={lang: len(dict.fromkeys(kws)) for lang, kws in keywords.items()},
+        n_keywords=len({kw for kws in keywords.values() for kw in kws}),
+    )
+
+
+def _nlp_ids(
+    index: Mapping[bytes, list[int]], control: list[str], forms: Sequence[str], capitalized: bool,
+    keyword_ids: np.ndarray,
+) -> tuple[np.ndarray, int]:
+    """NLP token ids (keyword tokens removed) and how many were removed as keyword tokens."""
+    spellings = list(control)
+    if capitalized:
+        spellings += [w[:1].upper() + w[1:] for w in control if w[:1].upper() != w[:1]]
+    table = _form_rows(index, {"english": list(dict.fromkeys(spellings))}, forms)
+    nlp_all = _unique_ids(table[table.token_id >= 0])
+    nlp_ids = np.setdiff1d(nlp_all, keyword_ids).astype(np.int32)
+    return nlp_ids, int(nlp_all.size - nlp_ids.size)
+
+
+def _text_masks(texts: list[str], rendered: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(STP mask, indentation mask) over the rendered tokens."""
+    stp = np.zeros(len(texts), dtype=bool)
+    indent = np.zeros(len(texts), dtype=bool)
+    for i, t in enumerate(texts):
+        if rendered[i] and t:
+            if is_stp_text(t):
+                stp[i] = True
+            elif is_indent_text(t):
+                indent[i] = True
+    return stp, indent
+
+
+def _rules(
+    forms: tuple[str, ...], capitalized: bool, keywords: dict[str, list[str]], control: list[str]
+) -> dict[str, Any]:
+    return {
+        "keyword_forms": list(forms),
+        "keyword_tokens": KEYWORD_RULE,
+        "kap_denominator": "distinct keywords (union over languages; per language for per-language KAP)",
+        "stp": STP_RULE,
+        "nlp": NLP_RULE.format(cap=" and capitalised" if capitalized else ""),
+        "nlp_capitalized": capitalized,
+        "indentation": INDENT_RULE,
+        "rendered_kinds": list(RENDERED_KINDS),
+        "keywords_digest": digest_words(keywords),
+        "control_words_digest": digest_words({"en": control}),
+    }
+
+
+def _build(
+    vocab: Any, digest: str, keywords: dict[str, list[str]], control: list[str], forms: tuple[str, ...],
+    capitalized: bool,
+) -> TokenSets:
+    n = int(vocab.n_vocab)
+    token_class, class_names, cmap = _vocab_classes(vocab, keywords)
+    # What llama.cpp renders as text (normal, user-defined, byte tokens), minus the placeholders the
+    # shared classifier calls unused (<unused12>). User-defined tags such as Gemma's <h1> or
+    # <start_of_image> DO render as text, so they take part in STP even though the shared classifier
+    # files them under 'control' for vocabulary composition.
+    rendered = rendered_mask(vocab) & (token_class != "unused")
+    kind = _kind_array(vocab)
+    names = kind_names(vocab)
+    control_mask = np.isin(kind, kind_ids(vocab, ("control", "unknown")))
+    texts = decoded_texts(vocab)
+    stp, indent = _text_masks(texts, rendered)
+    index = _bytes_index(vocab, rendered)
+    kw = _keyword_sets(index, keywords, forms)
+    nlp_ids, nlp_removed = _nlp_ids(index, control, forms, capitalized, kw.ids)
+    pieces = vocab.pieces if getattr(vocab, "pieces", None) is not None else [""] * n
+    return TokenSets(
+        n_vocab=n,
+        vocab_digest=digest,
+        texts=texts,
+        token_bytes=list(vocab.token_bytes),
+        pieces=[str(p) for p in pieces],
+        rendered=rendered,
+        keyword_table=kw.table,
+        keyword_ids=kw.ids,
+        n_keywords=kw.n_keywords,
+        language_ids=kw.language_ids,
+        language_n_keywords=kw.language_n,
+        stp_mask=stp,
+        nlp_ids=nlp_ids,
+        n_nlp_words=len(control),
+        nlp_removed=nlp_removed,
+        indent_mask=indent,
+        control_mask=np.asarray(control_mask, dtype=bool),
+        kind=np.array([names[k] if k < len(names) else "unknown" for k in kind.tolist()], dtype=object),
+        keyword_forms=forms,
+        keywords=keywords,
+        token_class=token_class,
+        class_names=class_names,
+        class_map=cmap,
+        rules=_rules(forms, capitalized, keywords, control),
+    )
+
+
+_CACHE: dict[tuple[Any, ...], TokenSets] = {}
 _CACHE_LOCK = threading.Lock()
 _CACHE_MAX = 4
 
@@ -257,93 +349,18 @@ def build_token_sets(
     """Build (or fetch from a small per-process cache keyed by the vocabulary digest and the
     word lists) the token sets of ``vocab``."""
     forms = check_forms(keyword_forms)
-    keywords = {str(k): [str(w) for w in v] for k, v in keywords.items()}
-    if not any(keywords.values()):
+    kw_lists = {str(k): [str(w) for w in v] for k, v in keywords.items()}
+    if not any(kw_lists.values()):
         raise InputError("no keywords to measure PKP with")
     control = [str(w) for w in dict.fromkeys(control_words) if str(w).strip()]
     digest = str(getattr(vocab, "digest", "")) or f"id{id(vocab)}"
-    nlp_capitalized = bool(nlp_capitalized)
-    key = (digest, int(vocab.n_vocab), forms, _digest_words(keywords), _digest_words({"en": control}), nlp_capitalized)
+    capitalized = bool(nlp_capitalized)
+    key = (digest, int(vocab.n_vocab), forms, digest_words(kw_lists), digest_words({"en": control}), capitalized)
     with _CACHE_LOCK:
         hit = _CACHE.get(key)
     if hit is not None:
         return hit
-
-    n = int(vocab.n_vocab)
-    token_class, class_names, class_map = _vocab_classes(vocab, keywords)
-    # What llama.cpp renders as text (normal, user-defined, byte tokens), minus the placeholders the
-    # shared classifier calls unused (<unused12>). User-defined tags such as Gemma's <h1> or
-    # <start_of_image> DO render as text, so they take part in STP even though the shared classifier
-    # files them under 'control' for vocabulary composition.
-    rendered = rendered_mask(vocab) & (token_class != "unused")
-    kind = np.asarray(getattr(vocab, "kind", np.zeros(n, np.uint8)))
-    names = list(getattr(vocab, "KIND_NAMES", None) or _kind_names())
-    control_mask = np.isin(kind, [names.index(k) for k in ("control", "unknown") if k in names])
-    texts = decoded_texts(vocab)
-    stp = np.zeros(n, dtype=bool)
-    indent = np.zeros(n, dtype=bool)
-    for i, t in enumerate(texts):
-        if rendered[i] and t:
-            if is_stp_text(t):
-                stp[i] = True
-            elif is_indent_text(t):
-                indent[i] = True
-    index = _bytes_index(vocab, rendered)
-
-    table = _form_rows(index, keywords, forms)
-    found = table[table.token_id >= 0]
-    keyword_ids = np.unique(found.token_id.to_numpy(np.int64)).astype(np.int32)
-    language_ids = {
-        lang: np.unique(found.loc[found.language == lang, "token_id"].to_numpy(np.int64)).astype(np.int32)
-        for lang in keywords
-    }
-    language_n = {lang: len(dict.fromkeys(kws)) for lang, kws in keywords.items()}
-    n_keywords = len({kw for kws in keywords.values() for kw in kws})
-
-    spellings = list(control)
-    if nlp_capitalized:
-        spellings += [w[:1].upper() + w[1:] for w in control if w[:1].upper() != w[:1]]
-    nlp_table = _form_rows(index, {"english": list(dict.fromkeys(spellings))}, forms)
-    nlp_all = np.unique(nlp_table.loc[nlp_table.token_id >= 0, "token_id"].to_numpy(np.int64)).astype(np.int32)
-    nlp_ids = np.setdiff1d(nlp_all, keyword_ids).astype(np.int32)
-
-    sets = TokenSets(
-        n_vocab=n,
-        vocab_digest=digest,
-        texts=texts,
-        token_bytes=list(vocab.token_bytes),
-        pieces=[str(p) for p in (vocab.pieces if getattr(vocab, "pieces", None) is not None else [""] * n)],
-        rendered=rendered,
-        keyword_table=table,
-        keyword_ids=keyword_ids,
-        n_keywords=n_keywords,
-        language_ids=language_ids,
-        language_n_keywords=language_n,
-        stp_mask=stp,
-        nlp_ids=nlp_ids,
-        n_nlp_words=len(control),
-        nlp_removed=int(nlp_all.size - nlp_ids.size),
-        indent_mask=indent,
-        control_mask=np.asarray(control_mask, dtype=bool),
-        kind=np.array([names[k] if k < len(names) else "unknown" for k in kind.tolist()], dtype=object),
-        keyword_forms=forms,
-        keywords=keywords,
-        token_class=token_class,
-        class_names=class_names,
-        class_map=class_map,
-        rules={
-            "keyword_forms": list(forms),
-            "keyword_tokens": KEYWORD_RULE,
-            "kap_denominator": "distinct keywords (union over languages; per language for per-language KAP)",
-            "stp": STP_RULE,
-            "nlp": NLP_RULE.format(cap=" and capitalised" if nlp_capitalized else ""),
-            "nlp_capitalized": nlp_capitalized,
-            "indentation": INDENT_RULE,
-            "rendered_kinds": list(RENDERED_KINDS),
-            "keywords_digest": _digest_words(keywords),
-            "control_words_digest": _digest_words({"en": control}),
-        },
-    )
+    sets = _build(vocab, digest, kw_lists, control, forms, capitalized)
     with _CACHE_LOCK:
         if len(_CACHE) >= _CACHE_MAX:
             _CACHE.pop(next(iter(_CACHE)))
@@ -351,11 +368,9 @@ def build_token_sets(
     return sets
 
 
-def _vocab_classes(vocab: Any, keywords: Mapping[str, Sequence[str]]):
-    """Token classes from tokprobe.vocab.classes (defined once, shared by all analyses)."""
-    from ..vocab import classes as vclasses
-
-    names = tuple(vclasses.TOKEN_CLASSES)
-    cmap = np.ascontiguousarray(np.asarray(vclasses.class_map(vocab, dict(keywords)), dtype=np.int32))
+def _vocab_classes(vocab: Any, keywords: Mapping[str, Sequence[str]]) -> tuple[np.ndarray, tuple[str, ...], np.ndarray]:
+    """Token classes from the shared lexicon (defined once, shared by all analyses)."""
+    names = tuple(TOKEN_CLASSES)
+    cmap = np.ascontiguousarray(np.asarray(class_map(vocab, {k: list(v) for k, v in keywords.items()}), dtype=np.int32))
     token_class = np.array([names[c] if c >= 0 else "none" for c in cmap], dtype=object)
     return token_class, names, cmap

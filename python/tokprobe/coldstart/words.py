@@ -1,6 +1,6 @@
 """The word lists cold start measures with: programming keywords and the English control list.
 
-Both come from ``tokprobe.vocab.keywords`` (shared with the vocabulary analysis): the keyword
+Both come from the shared lexicon (:mod:`tokprobe.lexicon`): the keyword
 lists per language (``tokprobe/data/keywords/<language>.json``, each with its source) and the
 fixed English control list for NLP (``tokprobe/data/english_control_words.txt``, source noted in
 its header).
@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import hashlib
 import os
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from ..errors import InputError
+from ..lexicon import english
+from ..lexicon.keywords import load_keywords, parse_keyword_mapping, select_languages
 
 
 def _languages(languages: Sequence[str] | str | None) -> list[str] | None:
@@ -27,32 +30,24 @@ def _languages(languages: Sequence[str] | str | None) -> list[str] | None:
 
 
 def load_keyword_lists(
-    keywords: Mapping[str, Sequence[str]] | str | os.PathLike | None = None,
+    keywords: Mapping[str, Sequence[str]] | str | os.PathLike[str] | None = None,
     languages: Sequence[str] | str | None = None,
 ) -> tuple[dict[str, list[str]], str]:
     """Keyword lists by language, and where they came from.
 
     ``keywords``: None (the shipped lists), a path to a keyword file (added to the shipped
-    lists, as ``tokprobe.vocab.keywords.load_keywords`` does), or a mapping language -> keywords
+    lists, as :func:`tokprobe.lexicon.load_keywords` does), or a mapping language -> keywords
     (used as given). ``languages`` keeps only those languages (aliases such as ``C++`` accepted).
     """
-    from ..vocab import keywords as vk
-
     langs = _languages(languages)
     if keywords is None or isinstance(keywords, (str, os.PathLike)):
-        lists = vk.load_keywords(keywords, languages=langs)
+        lists = load_keywords(keywords, languages=langs)
         source = "shipped keyword lists" if keywords is None else f"shipped keyword lists + {keywords}"
     elif isinstance(keywords, Mapping):
-        lists = vk.parse_keyword_mapping(dict(keywords), "keywords")
+        lists = parse_keyword_mapping(dict(keywords), "keywords")
         source = "caller-supplied mapping"
         if langs is not None:
-            from ..languages import normalize_language
-
-            wanted = [normalize_language(x) for x in langs]
-            missing = [x for x in wanted if x not in lists]
-            if missing:
-                raise InputError(f"no keyword list for {', '.join(missing)}")
-            lists = {x: lists[x] for x in wanted}
+            lists = select_languages(lists, langs)
     else:
         raise InputError("keywords must be a mapping language -> list of keywords, a path, or None")
     out = {str(lang): [str(k) for k in kws] for lang, kws in lists.items() if kws}
@@ -61,15 +56,12 @@ def load_keyword_lists(
     return out, source
 
 
-def load_control_words(control: Sequence[str] | str | os.PathLike | None = None) -> tuple[list[str], str]:
+def load_control_words(control: Sequence[str] | str | os.PathLike[str] | None = None) -> tuple[list[str], str]:
     """The English control words for NLP and a description of their source."""
-    from ..vocab import keywords as vk
-
     if control is None:
-        name = getattr(getattr(vk, "CONTROL_WORDS_FILE", None), "name", "english_control_words.txt")
-        return vk.load_control_words(), f"tokprobe/data/{name}"
+        return english.load_control_words(), f"tokprobe/data/{english.CONTROL_WORDS_FILE.name}"
     if isinstance(control, (str, os.PathLike)):
-        return vk.load_control_words(control), str(control)
+        return english.load_control_words(control), str(control)
     words = [str(w).strip() for w in control if str(w).strip()]
     if not words:
         raise InputError("the English control list is empty")

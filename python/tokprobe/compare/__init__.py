@@ -10,14 +10,20 @@ class of the target token and by reference entropy.
 Modes: ``lockstep`` (all models loaded, logits compared in place, memory O(batch x vocab)),
 ``cache-exact`` (reference stored once as float16 log-probs) and ``cache-topk`` (top-K +
 tail mass with a stated KL bound); all resume after an interruption.
+
+Modules: ``settings`` (options and keys), ``plan`` (models, stream, windows, stores),
+``passes`` (one function per pass), ``bounds`` (error bounds of the cached modes),
+``batches`` (evaluation batches and windows), ``engine`` (the orchestrator), ``result``.
 """
 
-from .classes import SOURCE_CLASSES, byte_classes, span_classes
-from .engine import DEFAULT_N_CTX, DEFAULT_TOPK, MODES, Settings, check_vocab, compare
+from ..lexicon.source_classes import SOURCE_CLASSES, byte_classes, span_classes
+from ..models import SCHEMES, Window, plan_windows
+from .engine import compare
+from .plan import check_vocab
 from .result import BREAKDOWNS, CompareResult
+from .settings import DEFAULT_N_CTX, DEFAULT_TOPK, MODES, Settings
 from .stats import DP_PERCENTILES, KL_PERCENTILES, llama_stats, mean_err
 from .stream import TokenStream, build_stream
-from .windows import SCHEMES, Window, plan_windows
 
 __all__ = [
     "BREAKDOWNS",

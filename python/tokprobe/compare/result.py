@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -12,9 +14,11 @@ import pandas as pd
 
 from .. import io
 from ..errors import InputError
+from ..lexicon.source_classes import SOURCE_CLASSES, class_names
+from ..models import Window
 from ..provenance import Provenance
 from . import stats as _stats
-from .classes import SOURCE_CLASSES, class_names
+from .settings import Settings
 from .stream import TokenStream, byte_class_counts
 
 BREAKDOWNS = ("class", "language", "entropy", "file")
@@ -22,6 +26,19 @@ BREAKDOWNS = ("class", "language", "entropy", "file")
 
 def _text(b: bytes) -> str:
     return b.decode("utf-8", "backslashreplace")
+
+
+def _pm(v: float, e: float, f: str = "{:.6f}", scale: float = 1.0, unit: str = "") -> str:
+    """A value with its error, as llama.cpp prints it."""
+    return f"{f.format(v * scale)} ± {f.format(e * scale)}{unit}"
+
+
+def _one(v: Any, f: str = "{:.6f}", scale: float = 1.0, unit: str = "") -> str:
+    return "nan" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{f.format(v * scale)}{unit}"
+
+
+def _cell(r: pd.Series, column: str, f: str = "{:.6f}", scale: float = 1.0, unit: str = "") -> str:
+    return _one(r[column], f, scale, unit)
 
 
 class CompareResult:
@@ -40,7 +57,7 @@ class CompareResult:
     """
 
     def __init__(self, *, reference: str, variants: list[str], per_variant: dict[str, dict[str, np.ndarray]],
-                 stream: TokenStream, plan: list, settings: Any, provenance: Provenance,
+                 stream: TokenStream, plan: list[Window], settings: Settings, provenance: Provenance,
                  token_bytes: list[bytes], floor: dict[str, Any], reference_cache: dict[str, Any],
                  independent: dict[str, dict[str, Any]], run_dir: Path, var_sha256: dict[str, str],
                  ref_sha256: str) -> None:
@@ -103,7 +120,8 @@ class CompareResult:
                 a = self.per_variant[v]
                 nb = self.stream.n_bytes[self._targets(a)]
                 row: dict[str, Any] = {"variant": v, "reference": self.reference, "mode": self.settings.mode}
-                row.update(_stats.llama_stats(-a["logp_ref"], -a["logp_var"], a["kl"], a["argmax_ref"] == a["argmax_var"]))
+                same_top = a["argmax_ref"] == a["argmax_var"]
+                row.update(_stats.llama_stats(-a["logp_ref"], -a["logp_var"], a["kl"], same_top))
                 row["n_tokens"] = int(row["n_tokens"])
                 row.update(_stats.extra_stats(a, nb))
                 gap = np.asarray(a["kl_upper"], dtype=np.float64) - np.asarray(a["kl_lower"], dtype=np.float64)
@@ -263,7 +281,8 @@ class CompareResult:
     def timings(self) -> dict[str, float]:
         """Seconds spent: prepare_s (corpus, tokenizer, lexing), load_s, floor_s, passes_s (decode + compare +
         chunk writes), total_s (up to the result), save_s."""
-        return self.provenance.settings.get("timings", {})
+        seconds: dict[str, float] = self.provenance.settings.get("timings", {})
+        return seconds
 
     @property
     def different_vocab(self) -> list[str]:
@@ -300,40 +319,34 @@ class CompareResult:
         if sm.empty:
             return pd.DataFrame()
 
-        def pm(v, e, f="{:.6f}", scale=1.0, unit=""):
-            return f"{f.format(v * scale)} ± {f.format(e * scale)}{unit}"
-
-        def one(v, f="{:.6f}", scale=1.0, unit=""):
-            return "nan" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{f.format(v * scale)}{unit}"
-
-        spec: list[tuple[str, Any]] = [
+        spec: list[tuple[str, Callable[[pd.Series], str]]] = [
             ("tokens scored", lambda r: f"{int(r['n_tokens'])}"),
-            ("Mean PPL(Q)", lambda r: pm(r["ppl_var"], r["ppl_var_err"])),
-            ("Mean PPL(base)", lambda r: pm(r["ppl_ref"], r["ppl_ref_err"])),
-            ("Cor(ln(PPL(Q)), ln(PPL(base)))", lambda r: one(r["nll_corr"], "{:.2f}", 100, "%")),
-            ("Mean ln(PPL(Q)/PPL(base))", lambda r: pm(r["ln_ppl_ratio"], r["ln_ppl_ratio_err"])),
-            ("Mean PPL(Q)/PPL(base)", lambda r: pm(r["ppl_ratio"], r["ppl_ratio_err"])),
-            ("Mean PPL(Q)-PPL(base)", lambda r: pm(r["ppl_diff"], r["ppl_diff_err"])),
-            ("Mean KLD", lambda r: pm(r["kl_mean"], r["kl_err"])),
+            ("Mean PPL(Q)", lambda r: _pm(r["ppl_var"], r["ppl_var_err"])),
+            ("Mean PPL(base)", lambda r: _pm(r["ppl_ref"], r["ppl_ref_err"])),
+            ("Cor(ln(PPL(Q)), ln(PPL(base)))", lambda r: _one(r["nll_corr"], "{:.2f}", 100, "%")),
+            ("Mean ln(PPL(Q)/PPL(base))", lambda r: _pm(r["ln_ppl_ratio"], r["ln_ppl_ratio_err"])),
+            ("Mean PPL(Q)/PPL(base)", lambda r: _pm(r["ppl_ratio"], r["ppl_ratio_err"])),
+            ("Mean PPL(Q)-PPL(base)", lambda r: _pm(r["ppl_diff"], r["ppl_diff_err"])),
+            ("Mean KLD", lambda r: _pm(r["kl_mean"], r["kl_err"])),
         ]
         for name, _ in _stats.KL_PERCENTILES:
             label = {"max": "Maximum KLD", "median": "Median KLD", "min": "Minimum KLD"}.get(name, f"{name[1:]}% KLD")
-            spec.append((label, lambda r, n=name: one(r[f"kl_{n}"])))
-        spec.append(("Mean Δp", lambda r: pm(r["dp_mean"], r["dp_err"], "{:.3f}", 100, " %")))
+            spec.append((label, partial(_cell, column=f"kl_{name}")))
+        spec.append(("Mean Δp", lambda r: _pm(r["dp_mean"], r["dp_err"], "{:.3f}", 100, " %")))
         for name, _ in _stats.DP_PERCENTILES:
             label = {"max": "Maximum Δp", "median": "Median Δp", "min": "Minimum Δp"}.get(name, f"{name[1:]}% Δp")
-            spec.append((label, lambda r, n=name: one(r[f"dp_{n}"], "{:.3f}", 100, "%")))
+            spec.append((label, partial(_cell, column=f"dp_{name}", f="{:.3f}", scale=100, unit="%")))
         spec += [
-            ("RMS Δp", lambda r: pm(r["dp_rms"], r["dp_rms_err"], "{:.3f}", 100, " %")),
-            ("Same top p", lambda r: pm(r["same_top1"], r["same_top1_err"], "{:.3f}", 100, " %")),
-            ("Mean reverse KLD (Q||base)", lambda r: pm(r["kl_reverse_mean"], r["kl_reverse_err"])),
-            ("Mean JS divergence", lambda r: pm(r["js_mean"], r["js_err"])),
-            ("Mean entropy base (nats)", lambda r: one(r["entropy_ref_mean"], "{:.4f}")),
-            ("Mean entropy Q (nats)", lambda r: one(r["entropy_var_mean"], "{:.4f}")),
-            ("Top-5 agreement", lambda r: one(r["top5_agreement"], "{:.3f}", 100, " %")),
-            ("Top-10 agreement", lambda r: one(r["top10_agreement"], "{:.3f}", 100, " %")),
-            ("Bits per byte base", lambda r: one(r["bpb_ref"], "{:.4f}")),
-            ("Bits per byte Q", lambda r: one(r["bpb_var"], "{:.4f}")),
+            ("RMS Δp", lambda r: _pm(r["dp_rms"], r["dp_rms_err"], "{:.3f}", 100, " %")),
+            ("Same top p", lambda r: _pm(r["same_top1"], r["same_top1_err"], "{:.3f}", 100, " %")),
+            ("Mean reverse KLD (Q||base)", lambda r: _pm(r["kl_reverse_mean"], r["kl_reverse_err"])),
+            ("Mean JS divergence", lambda r: _pm(r["js_mean"], r["js_err"])),
+            ("Mean entropy base (nats)", lambda r: _one(r["entropy_ref_mean"], "{:.4f}")),
+            ("Mean entropy Q (nats)", lambda r: _one(r["entropy_var_mean"], "{:.4f}")),
+            ("Top-5 agreement", lambda r: _one(r["top5_agreement"], "{:.3f}", 100, " %")),
+            ("Top-10 agreement", lambda r: _one(r["top10_agreement"], "{:.3f}", 100, " %")),
+            ("Bits per byte base", lambda r: _one(r["bpb_ref"], "{:.4f}")),
+            ("Bits per byte Q", lambda r: _one(r["bpb_var"], "{:.4f}")),
         ]
         if self.settings.mode != "lockstep":
             spec += [
@@ -341,7 +354,7 @@ class CompareResult:
                 ("KLD bound width (mean, max)", lambda r: f"{r['kl_bound']:.6f}, {r['kl_bound_max']:.6f}"),
             ]
         if self.floor:
-            spec.append(("Self floor max|KLD| (base vs base)", lambda r: one(r["self_kl_max"], "{:.1f}")))
+            spec.append(("Self floor max|KLD| (base vs base)", lambda r: _one(r["self_kl_max"], "{:.1f}")))
         out: dict[str, list[str]] = {"statistic": [s for s, _ in spec]}
         for _, r in sm.iterrows():
             out[str(r["variant"])] = [f(r) for _, f in spec]
@@ -358,7 +371,7 @@ class CompareResult:
             "provenance": self.provenance.to_dict(),
         }
 
-    def save(self, run_dir: str | os.PathLike | None = None) -> Path:
+    def save(self, run_dir: str | os.PathLike[str] | None = None) -> Path:
         """Write every table atomically under ``run_dir`` (default: the run's directory)."""
         d = Path(run_dir) if run_dir is not None else self.run_dir
         d.mkdir(parents=True, exist_ok=True)
@@ -374,5 +387,6 @@ class CompareResult:
         return d
 
     def __repr__(self) -> str:
+        n = len(next(iter(self.per_variant.values()))["kl"]) if self.per_variant else 0
         return (f"CompareResult(reference={self.reference!r}, variants={self.variants!r}, "
-                f"mode={self.settings.mode!r}, tokens={len(next(iter(self.per_variant.values()))['kl']) if self.per_variant else 0})")
+                f"mode={self.settings.mode!r}, tokens={n})")

@@ -29,7 +29,7 @@ overlap of the two top-k sets), bits per byte of both models.
 from __future__ import annotations
 
 import math
-from typing import Mapping
+from collections.abc import Mapping
 
 import numpy as np
 
@@ -93,12 +93,12 @@ def mean_err(x: np.ndarray) -> tuple[float, float]:
     return m, err
 
 
-def percentiles(x: np.ndarray, table=KL_PERCENTILES) -> dict[str, float]:
+def percentiles(x: np.ndarray, table: tuple[tuple[str, float], ...] = KL_PERCENTILES) -> dict[str, float]:
     x = np.asarray(x, dtype=np.float64)
     if x.size == 0:
         return {name: math.nan for name, _ in table}
     qs = np.percentile(x, [q for _, q in table])
-    return {name: float(v) for (name, _), v in zip(table, qs)}
+    return {name: float(v) for (name, _), v in zip(table, qs, strict=True)}
 
 
 def _pearson(a: np.ndarray, b: np.ndarray) -> float:
@@ -211,14 +211,14 @@ def group_stats(t: Mapping[str, np.ndarray], n_bytes: np.ndarray, sel: np.ndarra
 ENTROPY_EDGES: tuple[float, ...] = (0.0, 0.01, 0.1, 0.5, 1.0, 2.0, 4.0, math.inf)
 
 
-def entropy_bucket_labels(edges=ENTROPY_EDGES) -> list[str]:
+def entropy_bucket_labels(edges: tuple[float, ...] = ENTROPY_EDGES) -> list[str]:
     labels = []
-    for lo, hi in zip(edges[:-1], edges[1:]):
+    for lo, hi in zip(edges[:-1], edges[1:], strict=True):
         labels.append(f"[{lo:g},{hi:g})" if math.isfinite(hi) else f">={lo:g}")
     return labels
 
 
-def entropy_bucket(entropy: np.ndarray, edges=ENTROPY_EDGES) -> np.ndarray:
+def entropy_bucket(entropy: np.ndarray, edges: tuple[float, ...] = ENTROPY_EDGES) -> np.ndarray:
     """Bucket index of each entropy (nats); NaN -> -1."""
     e = np.asarray(entropy, dtype=np.float64)
     idx = np.searchsorted(np.asarray(edges[1:-1]), e, side="right")

@@ -16,8 +16,9 @@ import json
 import os
 import re
 import shutil
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import numpy as np
 
@@ -33,7 +34,7 @@ _DONE_RE = re.compile(r"^w(\d{6})\.done$")
 class ChunkStore:
     """A directory of atomically written chunk files keyed by (window, part)."""
 
-    def __init__(self, path: str | os.PathLike, manifest: dict[str, Any]) -> None:
+    def __init__(self, path: str | os.PathLike[str], manifest: dict[str, Any]) -> None:
         self.path = Path(path)
         self.manifest = dict(manifest)
         self.manifest.setdefault("format", FORMAT)
@@ -41,7 +42,7 @@ class ChunkStore:
 
     # -- lifecycle -------------------------------------------------------------------------
     @classmethod
-    def open(cls, path: str | os.PathLike, manifest: dict[str, Any], *, resume: bool = True) -> "ChunkStore":
+    def open(cls, path: str | os.PathLike[str], manifest: dict[str, Any], *, resume: bool = True) -> ChunkStore:
         """Open (or create) a store; an existing one whose key differs, or resume=False, is cleared."""
         store = cls(path, manifest)
         mpath = store.path / "manifest.json"
@@ -62,7 +63,7 @@ class ChunkStore:
         return store
 
     @classmethod
-    def read(cls, path: str | os.PathLike) -> "ChunkStore":
+    def read(cls, path: str | os.PathLike[str]) -> ChunkStore:
         mpath = Path(path) / "manifest.json"
         if not mpath.exists():
             raise FileFormatError(f"{path} is not a tokprobe chunk store (no manifest.json)")
@@ -98,7 +99,8 @@ class ChunkStore:
         target = self.part_path(window, part)
         with io.atomic_path(target) as tmp:
             with open(tmp, "wb") as fh:
-                np.savez(fh, **arrays)
+                named: dict[str, Any] = arrays  # savez's stubs type **kwds loosely
+                np.savez(fh, **named)
         return target
 
     def mark_done(self, window: int, n_parts: int) -> None:
@@ -141,7 +143,7 @@ class ChunkStore:
             return parts[0]
         return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
 
-    def iter_windows(self, windows: Iterable[int]):
+    def iter_windows(self, windows: Iterable[int]) -> Iterator[tuple[int, dict[str, np.ndarray]]]:
         for w in windows:
             yield w, self.read_window(w)
 

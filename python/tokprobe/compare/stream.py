@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import difflib
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
 from ..errors import EmptyInputError
-from . import classes as _classes
+from ..lexicon import source_classes as _classes
 
 
 @dataclass
@@ -58,7 +59,8 @@ class TokenStream:
 
     @property
     def n_bytes(self) -> np.ndarray:
-        return self.byte_end - self.byte_start
+        n: np.ndarray = self.byte_end - self.byte_start
+        return n
 
     def language_names(self, idx: np.ndarray) -> np.ndarray:
         names = np.array(list(self.languages) + ["unknown"], dtype=object)
@@ -105,7 +107,7 @@ class TokenStream:
         return pre + tok + post, len(pre), len(pre) + len(tok)
 
 
-def _token_lengths(vocab) -> np.ndarray:
+def _token_lengths(vocab: Any) -> np.ndarray:
     cached = getattr(vocab, "_tokprobe_token_lengths", None)
     if cached is None:
         cached = np.fromiter((len(b) for b in vocab.token_bytes), dtype=np.int64, count=vocab.n_vocab)
@@ -136,10 +138,63 @@ def align_spans(detok: bytes, src: bytes, starts: np.ndarray, ends: np.ndarray) 
     return pos_map[starts], pos_map[ends], True
 
 
+class _Parts:
+    """The per-token arrays of a stream being built, one part per file (and one for BOS)."""
+
+    def __init__(self) -> None:
+        self.ids: list[np.ndarray] = []
+        self.file: list[np.ndarray] = []
+        self.start: list[np.ndarray] = []
+        self.end: list[np.ndarray] = []
+        self.cls: list[np.ndarray] = []
+        self.lang: list[np.ndarray] = []
+        self.total = 0
+
+    def add(self, ids: np.ndarray, file: int, starts: np.ndarray, ends: np.ndarray, cls: np.ndarray,
+            lang: int) -> None:
+        self.ids.append(ids)
+        self.file.append(np.full(len(ids), file, dtype=np.int32))
+        self.start.append(starts.astype(np.int64))
+        self.end.append(ends.astype(np.int64))
+        self.cls.append(cls)
+        self.lang.append(np.full(len(ids), lang, dtype=np.int16))
+        self.total += len(ids)
+
+    def stream(self, files: list[FileSpan], languages: list[str], n_aligned: int) -> TokenStream:
+        return TokenStream(
+            ids=np.concatenate(self.ids),
+            file=np.concatenate(self.file),
+            byte_start=np.concatenate(self.start),
+            byte_end=np.concatenate(self.end),
+            cls=np.concatenate(self.cls),
+            files=files,
+            languages=languages,
+            lang=np.concatenate(self.lang),
+            n_aligned_files=n_aligned,
+        )
+
+
+def _source_byte_classes(cf: Any, text: str, n_bytes: int) -> np.ndarray:
+    byte_cls = _classes.byte_classes(text, getattr(cf, "path", None), getattr(cf, "language", None))
+    if len(byte_cls) != n_bytes:  # defensive: never index out of range
+        byte_cls = np.resize(byte_cls, n_bytes) if len(byte_cls) else np.full(n_bytes, _classes.OTHER, np.uint8)
+    return byte_cls
+
+
+def _language_index(lang: Any, languages: list[str], lang_index: dict[str, int]) -> int:
+    """The index of ``lang`` in ``languages`` (appended when new), -1 when unknown."""
+    if lang is None:
+        return -1
+    li = lang_index.setdefault(str(lang), len(languages))
+    if li == len(languages):
+        languages.append(str(lang))
+    return li
+
+
 def build_stream(
     corpus_files: Sequence[Any],
-    tokenizer,
-    vocab,
+    tokenizer: Any,
+    vocab: Any,
     *,
     add_bos: bool | None = None,
     max_tokens: int | None = None,
@@ -153,27 +208,17 @@ def build_stream(
         add_bos = bool(getattr(vocab, "add_bos", False))
     tok_len = _token_lengths(vocab)
     token_bytes = vocab.token_bytes
-    ids_parts: list[np.ndarray] = []
-    file_parts: list[np.ndarray] = []
-    start_parts: list[np.ndarray] = []
-    end_parts: list[np.ndarray] = []
-    cls_parts: list[np.ndarray] = []
-    lang_parts: list[np.ndarray] = []
+    parts = _Parts()
     files: list[FileSpan] = []
     languages: list[str] = []
     lang_index: dict[str, int] = {}
     n_aligned = 0
-    total = 0
     if add_bos:
-        bos = int(vocab.bos_id)
-        ids_parts.append(np.array([bos], dtype=np.int32))
-        file_parts.append(np.array([-1], dtype=np.int32))
-        start_parts.append(np.zeros(1, dtype=np.int64))
-        end_parts.append(np.zeros(1, dtype=np.int64))
-        cls_parts.append(np.array([_classes.OTHER], dtype=np.uint8))
-        lang_parts.append(np.array([-1], dtype=np.int16))
-        total = 1
+        zero = np.zeros(1, dtype=np.int64)
+        parts.add(np.array([int(vocab.bos_id)], dtype=np.int32), -1, zero, zero,
+                  np.array([_classes.OTHER], dtype=np.uint8), -1)
     for cf in corpus_files:
+        total = parts.total
         if max_tokens is not None and total >= max_tokens:
             break
         text = cf.text
@@ -192,39 +237,16 @@ def build_stream(
         if max_tokens is not None and total + len(ids) > max_tokens:
             keep = max_tokens - total
             ids, starts, ends = ids[:keep], starts[:keep], ends[:keep]
-        byte_cls = _classes.byte_classes(text, getattr(cf, "path", None), getattr(cf, "language", None))
-        if len(byte_cls) != len(src):  # defensive: never index out of range
-            byte_cls = np.resize(byte_cls, len(src)) if len(byte_cls) else np.full(len(src), _classes.OTHER, np.uint8)
+        byte_cls = _source_byte_classes(cf, text, len(src))
         is_space = _classes.whitespace_mask(src)
         fi = len(files)
         lang = getattr(cf, "language", None)
-        if lang is None:
-            li = -1
-        else:
-            li = lang_index.setdefault(str(lang), len(languages))
-            if li == len(languages):
-                languages.append(str(lang))
+        li = _language_index(lang, languages, lang_index)
         files.append(FileSpan(str(getattr(cf, "path", f"file{fi}")), lang, src, byte_cls, is_space, total, len(ids)))
-        ids_parts.append(ids)
-        file_parts.append(np.full(len(ids), fi, dtype=np.int32))
-        start_parts.append(starts.astype(np.int64))
-        end_parts.append(ends.astype(np.int64))
-        cls_parts.append(_classes.span_classes(byte_cls, is_space, starts, ends))
-        lang_parts.append(np.full(len(ids), li, dtype=np.int16))
-        total += len(ids)
+        parts.add(ids, fi, starts, ends, _classes.span_classes(byte_cls, is_space, starts, ends), li)
     if not files:
         raise EmptyInputError("the corpus has no text to tokenize")
-    return TokenStream(
-        ids=np.concatenate(ids_parts),
-        file=np.concatenate(file_parts),
-        byte_start=np.concatenate(start_parts),
-        byte_end=np.concatenate(end_parts),
-        cls=np.concatenate(cls_parts),
-        files=files,
-        languages=languages,
-        lang=np.concatenate(lang_parts),
-        n_aligned_files=n_aligned,
-    )
+    return parts.stream(files, languages, n_aligned)
 
 
 def byte_class_counts(stream: TokenStream, positions: np.ndarray) -> np.ndarray:

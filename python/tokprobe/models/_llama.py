@@ -15,8 +15,10 @@ one listener at a time (the quantizer's progress) see every log line.
 from __future__ import annotations
 
 import collections
+import os
 import threading
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from ..errors import Error
 
@@ -53,11 +55,9 @@ def lib() -> Any:
         return _LIB
     with _LOCK:
         if _LIB is None:
-            import os
-
             os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
             try:
-                import llama_cpp  # noqa: PLC0415 - deliberately lazy
+                import llama_cpp  # lazy: loading llama.cpp is slow and most commands start without it
             except ImportError as exc:  # pragma: no cover - it is a hard dependency
                 raise Error(f"llama-cpp-python is not installed or failed to load: {exc}") from None
             _CALLBACK = llama_cpp.llama_log_callback(_on_log)
@@ -83,7 +83,7 @@ class listen:
         self.fn = fn
         self.prev: Callable[[int, str], None] | None = None
 
-    def __enter__(self) -> "listen":
+    def __enter__(self) -> listen:
         global _LISTENER
         lib()
         self.prev = _LISTENER

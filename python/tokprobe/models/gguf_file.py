@@ -215,13 +215,13 @@ class _Reader:
 
     def u32(self, what: str) -> int:
         self.need(4, what)
-        v = _U32(self.buf, self.pos)[0]
+        v: int = _U32(self.buf, self.pos)[0]
         self.pos += 4
         return v
 
     def u64(self, what: str) -> int:
         self.need(8, what)
-        v = _U64(self.buf, self.pos)[0]
+        v: int = _U64(self.buf, self.pos)[0]
         self.pos += 8
         return v
 
@@ -272,7 +272,7 @@ class _Reader:
         return arr
 
 
-def _open_checked(path: str | os.PathLike) -> tuple[Path, int]:
+def _open_checked(path: str | os.PathLike[str]) -> tuple[Path, int]:
     p = Path(path).expanduser()
     if not p.exists():
         raise FileFormatError(f"{p}: no such file")
@@ -289,7 +289,7 @@ def _open_checked(path: str | os.PathLike) -> tuple[Path, int]:
     return p, size
 
 
-def read_header(path: str | os.PathLike, *, require_tokenizer: bool = True) -> GGUFHeader:
+def read_header(path: str | os.PathLike[str], *, require_tokenizer: bool = True) -> GGUFHeader:
     """Parse and check the header of a GGUF file (see the module docstring for what is checked)."""
     p, size = _open_checked(path)
     try:
@@ -310,6 +310,26 @@ def read_header(path: str | os.PathLike, *, require_tokenizer: bool = True) -> G
 
 def _parse(buf: mmap.mmap, p: Path, size: int) -> GGUFHeader:
     r = _Reader(buf, str(p))
+    version, n_tensors, n_kv = _parse_preamble(r, buf, p, size)
+    kv, kv_types = _parse_kv(r, n_kv)
+    alignment = DEFAULT_ALIGNMENT
+    if "general.alignment" in kv:
+        a = kv["general.alignment"]
+        if kv_types["general.alignment"][0] != T_UINT32 or a <= 0 or (a & (a - 1)):
+            raise r.fail(f"general.alignment must be a power-of-two u32, got {a!r}")
+        alignment = int(a)
+    tensors: list[TensorInfo] = []
+    names: set[str] = set()
+    for i in range(n_tensors):
+        tensors.append(_parse_tensor(r, i, names))
+    data_offset = -(-r.pos // alignment) * alignment
+    _check_layout(r, tensors, alignment, data_offset, size)
+    return GGUFHeader(path=p, file_size=size, version=version, alignment=alignment, data_offset=data_offset,
+                      kv=kv, kv_types=kv_types, tensors=tensors)
+
+
+def _parse_preamble(r: _Reader, buf: mmap.mmap, p: Path, size: int) -> tuple[int, int, int]:
+    """Magic, version and the two counts: (version, tensor count, key/value count)."""
     if size < 4 or buf[:4] != GGUF_MAGIC:
         head = buf[:4]
         if GGUF_MAGIC.startswith(head):
@@ -330,7 +350,11 @@ def _parse(buf: mmap.mmap, p: Path, size: int) -> GGUFHeader:
         raise r.fail(f"implausible key/value count {n_kv} for a {size}-byte file")
     if n_tensors * _MIN_TENSOR_RECORD > room:
         raise r.fail(f"implausible tensor count {n_tensors} for a {size}-byte file")
+    return version, n_tensors, n_kv
 
+
+def _parse_kv(r: _Reader, n_kv: int) -> tuple[dict[str, Any], dict[str, tuple[int, int | None]]]:
+    """The key/value records: (values, {key: (type, array element type or None)})."""
     kv: dict[str, Any] = {}
     kv_types: dict[str, tuple[int, int | None]] = {}
     for i in range(n_kv):
@@ -345,58 +369,57 @@ def _parse(buf: mmap.mmap, p: Path, size: int) -> GGUFHeader:
             val: Any = r.string(key)
         elif vtype == T_ARRAY:
             sub = r.u32(f"element type of {key}")
-            count = r.u64(f"length of {key}")
-            if sub == T_STRING:
-                val = r.string_array(count, key)
-            elif sub in _SCALAR:
-                val = r.numeric_array(sub, count, key)
-            elif sub == T_ARRAY:
-                raise r.fail(f"{key}: nested arrays are not supported")
-            else:
-                raise r.fail(f"{key}: unknown array element type {sub}")
+            val = _parse_array(r, key, sub)
         elif vtype in _SCALAR:
             val = r.scalar(vtype, key)
         else:
             raise r.fail(f"{key}: unknown value type {vtype}")
         kv[key] = val
         kv_types[key] = (vtype, sub)
+    return kv, kv_types
 
-    alignment = DEFAULT_ALIGNMENT
-    if "general.alignment" in kv:
-        a = kv["general.alignment"]
-        if kv_types["general.alignment"][0] != T_UINT32 or a <= 0 or (a & (a - 1)):
-            raise r.fail(f"general.alignment must be a power-of-two u32, got {a!r}")
-        alignment = int(a)
 
-    tensors: list[TensorInfo] = []
-    names: set[str] = set()
-    for i in range(n_tensors):
-        name = r.string(f"name of tensor {i}")
-        if len(name.encode("utf-8", "surrogateescape")) >= MAX_TENSOR_NAME:
-            raise r.fail(f"tensor {i} name is longer than {MAX_TENSOR_NAME - 1} bytes")
-        if name in names:
-            raise r.fail(f"duplicate tensor name {name!r}")
-        names.add(name)
-        n_dims = r.u32(f"dimension count of {name}")
-        if not 1 <= n_dims <= MAX_DIMS:
-            raise r.fail(f"tensor {name!r} has {n_dims} dimensions (1 to {MAX_DIMS} allowed)")
-        shape = tuple(r.u64(f"shape of {name}") for _ in range(n_dims))
-        n_el = 1
-        for d in shape:
-            n_el *= d
-        if n_el >= 2**63:
-            raise r.fail(f"tensor {name!r} shape {shape} overflows")
-        type_id = r.u32(f"type of {name}")
-        if type_id not in GGML_TYPES:
-            raise r.fail(f"tensor {name!r} has unknown or removed ggml type {type_id}")
-        tname, blck, tsize = GGML_TYPES[type_id]
-        if shape[0] % blck:
-            raise r.fail(f"tensor {name!r} row length {shape[0]} is not a multiple of the {tname} block size {blck}")
-        offset = r.u64(f"data offset of {name}")
-        n_bytes = n_el // blck * tsize
-        tensors.append(TensorInfo(name, shape, type_id, offset, n_el, n_bytes))
+def _parse_array(r: _Reader, key: str, sub: int) -> Any:
+    count = r.u64(f"length of {key}")
+    if sub == T_STRING:
+        return r.string_array(count, key)
+    if sub in _SCALAR:
+        return r.numeric_array(sub, count, key)
+    if sub == T_ARRAY:
+        raise r.fail(f"{key}: nested arrays are not supported")
+    raise r.fail(f"{key}: unknown array element type {sub}")
 
-    data_offset = -(-r.pos // alignment) * alignment
+
+def _parse_tensor(r: _Reader, i: int, names: set[str]) -> TensorInfo:
+    """Tensor record ``i`` (its name is added to ``names``, which must not hold it yet)."""
+    name = r.string(f"name of tensor {i}")
+    if len(name.encode("utf-8", "surrogateescape")) >= MAX_TENSOR_NAME:
+        raise r.fail(f"tensor {i} name is longer than {MAX_TENSOR_NAME - 1} bytes")
+    if name in names:
+        raise r.fail(f"duplicate tensor name {name!r}")
+    names.add(name)
+    n_dims = r.u32(f"dimension count of {name}")
+    if not 1 <= n_dims <= MAX_DIMS:
+        raise r.fail(f"tensor {name!r} has {n_dims} dimensions (1 to {MAX_DIMS} allowed)")
+    shape = tuple(r.u64(f"shape of {name}") for _ in range(n_dims))
+    n_el = 1
+    for d in shape:
+        n_el *= d
+    if n_el >= 2**63:
+        raise r.fail(f"tensor {name!r} shape {shape} overflows")
+    type_id = r.u32(f"type of {name}")
+    if type_id not in GGML_TYPES:
+        raise r.fail(f"tensor {name!r} has unknown or removed ggml type {type_id}")
+    tname, blck, tsize = GGML_TYPES[type_id]
+    if shape[0] % blck:
+        raise r.fail(f"tensor {name!r} row length {shape[0]} is not a multiple of the {tname} block size {blck}")
+    offset = r.u64(f"data offset of {name}")
+    n_bytes = n_el // blck * tsize
+    return TensorInfo(name, shape, type_id, offset, n_el, n_bytes)
+
+
+def _check_layout(r: _Reader, tensors: list[TensorInfo], alignment: int, data_offset: int, size: int) -> None:
+    """Tensor data aligned, contiguous in order, and inside the file."""
     expected = 0
     for t in tensors:
         if t.offset % alignment:
@@ -410,15 +433,13 @@ def _parse(buf: mmap.mmap, p: Path, size: int) -> GGUFHeader:
         expected += -(-t.n_bytes // alignment) * alignment
     if tensors and data_offset > size:
         raise r.fail(f"truncated: tensor data would start at byte {data_offset} of a {size}-byte file")
-    return GGUFHeader(path=p, file_size=size, version=version, alignment=alignment, data_offset=data_offset,
-                      kv=kv, kv_types=kv_types, tensors=tensors)
 
 
-def validate_gguf(path: str | os.PathLike, *, require_tokenizer: bool = True) -> GGUFHeader:
+def validate_gguf(path: str | os.PathLike[str], *, require_tokenizer: bool = True) -> GGUFHeader:
     """Check a GGUF file in pure Python before llama.cpp sees it; raise FileFormatError (one line) if bad."""
     return read_header(path, require_tokenizer=require_tokenizer)
 
 
-def read_metadata(path: str | os.PathLike) -> dict[str, Any]:
+def read_metadata(path: str | os.PathLike[str]) -> dict[str, Any]:
     """All key/value pairs of a GGUF header (numeric arrays as numpy arrays). Validates the file."""
     return dict(read_header(path, require_tokenizer=False).kv)

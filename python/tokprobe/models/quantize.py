@@ -17,22 +17,38 @@ import ctypes
 import os
 import re
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any
 
 from .. import io, provenance
 from .._version import __version__
+from ..cache import file_sha256, ladder_dir
 from ..errors import InputError
 from . import _llama
 from .gguf_file import validate_gguf
-from .registry import DEFAULT_MODEL, MODELS, _canonical, file_sha256, ladder_dir, resolve
+from .registry import DEFAULT_MODEL, MODELS, canonical_name, resolve
 
 DEFAULT_LADDER: list[str] = ["F16", "Q8_0", "Q6_K", "Q5_K_M", "Q4_K_M", "Q4_0", "Q3_K_M", "Q2_K"]
 SIDECAR_SUFFIX = ".json"
 _TENSOR_LINE = re.compile(rb"^\[\s*(\d+)/\s*(\d+)\]")
 
 _QUANT_TYPES: dict[str, int] | None = None
+
+
+# Unquantized storage types: a rung of one of these is the ladder's reference.
+REFERENCE_TYPES = ("F32", "BF16", "F16")
+
+
+def is_reference_type(type_name: str) -> bool:
+    """True for a ladder rung stored unquantized (F32, BF16, F16; case-insensitive)."""
+    return str(type_name).upper() in REFERENCE_TYPES
+
+
+def order_ladder(types: Iterable[str]) -> list[str]:
+    """The ladder's type names with the reference rungs first, the order otherwise kept (a stable sort)."""
+    return sorted(types, key=lambda t: 0 if is_reference_type(t) else 1)
 
 
 def quant_types() -> dict[str, int]:
@@ -113,8 +129,8 @@ def _reusable(out: Path, src_sha: str, type_name: str) -> bool:
 def _base_name(src: Any, src_path: Path) -> str:
     if src is None:
         return DEFAULT_MODEL
-    if isinstance(src, str) and _canonical(src) in MODELS:
-        return _canonical(src)
+    if isinstance(src, str) and canonical_name(src) in MODELS:
+        return canonical_name(src)
     for spec in MODELS.values():
         if src_path.name == spec.filename:
             return spec.name
@@ -174,7 +190,7 @@ def _quantize_one(src: Any, src_path: Path, src_sha: str, n_tensors: int, type_n
     return QuantResult(tname, out, False, time.perf_counter() - t0, size, str(src_path), src_sha)
 
 
-def quantize(src: Any, type_name: str, out_path: str | os.PathLike, *, threads: int | None = None,
+def quantize(src: Any, type_name: str, out_path: str | os.PathLike[str], *, threads: int | None = None,
              force: bool = False, progress: Callable[[int, int], None] | None = None) -> Path:
     """Quantize ``src`` (name or path) to ``type_name`` at ``out_path`` (a directory: named
     ``<model>-<TYPE>.gguf`` inside it); reuses an earlier output of the same source and type."""
@@ -183,7 +199,7 @@ def quantize(src: Any, type_name: str, out_path: str | os.PathLike, *, threads: 
                          force=force, progress=progress)[0].path
 
 
-def quantize_many(src: Any, types: str | Iterable[str] | None = None, out_dir: str | os.PathLike | None = None, *,
+def quantize_many(src: Any, types: str | Iterable[str] | None = None, out_dir: str | os.PathLike[str] | None = None, *,
                   out_file: Path | None = None, threads: int | None = None, force: bool = False,
                   progress: Callable[[int, int], None] | None = None) -> list[QuantResult]:
     """Quantize ``src`` to each type into ``out_dir`` (default ``<cache>/ladder``) as ``<model>-<TYPE>.gguf``.
@@ -213,7 +229,7 @@ def quantize_many(src: Any, types: str | Iterable[str] | None = None, out_dir: s
     return results
 
 
-def ladder(src: Any = None, types: Iterable[str] | None = None, out_dir: str | os.PathLike | None = None,
+def ladder(src: Any = None, types: Iterable[str] | None = None, out_dir: str | os.PathLike[str] | None = None,
            progress: Callable[[int, int], None] | None = None, *, threads: int | None = None,
            force: bool = False) -> dict[str, Path]:
     """The named quantization ladder of ``src`` (default: the default model): {type: path}, files

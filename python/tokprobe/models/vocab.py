@@ -4,18 +4,18 @@ from __future__ import annotations
 
 import ctypes
 import hashlib
+from collections.abc import Iterable, Sequence
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Sequence
+from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from ..errors import Error, InputError
+from ..lexicon.kinds import KIND_NAMES
+from .gguf_file import GGUFHeader
 
-if TYPE_CHECKING:
-    from .gguf_file import GGUFHeader
-
-KIND_NAMES: tuple[str, ...] = ("normal", "control", "byte", "user_defined", "unused", "unknown")
 KIND_NORMAL, KIND_CONTROL, KIND_BYTE, KIND_USER_DEFINED, KIND_UNUSED, KIND_UNKNOWN = range(6)
 VOCAB_TYPE_NAMES = {0: "none", 1: "spm", 2: "bpe", 3: "wpm", 4: "ugm", 5: "rwkv", 6: "plamo2", 7: "test"}
 
@@ -76,7 +76,7 @@ class Vocab:
 
     KIND_NAMES = KIND_NAMES
 
-    def __init__(self, handle: ModelHandle, header: "GGUFHeader | None" = None) -> None:
+    def __init__(self, handle: ModelHandle, header: GGUFHeader | None = None) -> None:
         self._h = handle
         self._header = header
         lib, v = handle.lib, handle.vocab
@@ -135,7 +135,8 @@ class Vocab:
     @cached_property
     def base_mask(self) -> np.ndarray:
         k = self.kind
-        return (k == KIND_NORMAL) | (k == KIND_BYTE)
+        mask: np.ndarray = (k == KIND_NORMAL) | (k == KIND_BYTE)
+        return mask
 
     def kind_counts(self) -> dict[str, int]:
         counts = np.bincount(self.kind, minlength=len(KIND_NAMES))
@@ -150,7 +151,7 @@ class Vocab:
             h.update(b"\0")
         return h.hexdigest()
 
-    def first_difference(self, other: "Vocab") -> tuple[int, str | None, str | None] | None:
+    def first_difference(self, other: Vocab) -> tuple[int, str | None, str | None] | None:
         """The first id where the token texts differ: (id, mine, theirs); None if identical."""
         a, b = self.pieces, other.pieces
         for i in range(min(len(a), len(b))):
@@ -280,10 +281,8 @@ class Vocab:
                 raise Error("llama_detokenize failed")
         return buf.raw[:n]
 
-    def token_table(self) -> Any:
+    def token_table(self) -> pd.DataFrame:
         """A pandas DataFrame: id, piece, bytes (hex), text (decoded, lossy), kind, base."""
-        import pandas as pd
-
         tb = self.token_bytes
         return pd.DataFrame({
             "id": np.arange(self.n_vocab, dtype=np.int32),
@@ -305,7 +304,8 @@ class Vocab:
         return self.n_vocab
 
     def __repr__(self) -> str:
-        return f"Vocab({self.type}, n_vocab={self.n_vocab}, pre={self.pre!r}, bos={self.bos_id}, add_bos={self.add_bos})"
+        return (f"Vocab({self.type}, n_vocab={self.n_vocab}, pre={self.pre!r}, bos={self.bos_id}, "
+                f"add_bos={self.add_bos})")
 
 
 def ids_list(ids: Sequence[int] | np.ndarray) -> list[int]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -41,8 +42,23 @@ def build_document(run_dir: str | Path) -> Document:
                   f"{meta.get('threads', '?')}, seed {meta.get('seed', '?')}, config: {config.get('source', '?')}"),
     )
     guide = doc.add(Section("Guidelines", text=["Derived from the measurements below; each states its numbers."]))
+    _add_models(doc, models)
+    passk = _read(run / "steps" / "codegen" / "pass_at_k.csv")
+    p1 = passk[passk["k"] == 1].reset_index(drop=True) if passk is not None else None
+    for i, g in enumerate(_groups(run / "steps" / "compare")):
+        _add_compare_group(doc, guide, config, i, g, models, p1, figs)
+    for i, g in enumerate(_groups(run / "steps" / "coldstart")):
+        _add_coldstart_group(doc, guide, config, i, g)
+    _add_vocab(doc, run / "steps" / "vocab")
+    if passk is not None and p1 is not None and len(passk):
+        _add_codegen(doc, passk, p1, figs)
+    _add_timings(doc, meta)
+    if not guide.bullets:
+        guide.text.append("No analysis produced numbers to derive guidelines from.")
+    return doc
 
-    # --- models
+
+def _add_models(doc: Document, models: pd.DataFrame) -> None:
     m = models[["model", "technique", "role", "file_type", "bits_per_weight", "file_size", "n_params", "sha256"]].copy()
     m["file_size"] = (m["file_size"] / 2**20).round(1)
     m = m.rename(columns={"file_size": "MiB"})
@@ -50,104 +66,99 @@ def build_document(run_dir: str | Path) -> Document:
     m["model"] = m["model"].map(display_name)
     doc.add(Section("Models", tables=[("", m)]))
 
-    passk = _read(run / "steps" / "codegen" / "pass_at_k.csv")
-    p1 = passk[passk["k"] == 1].reset_index(drop=True) if passk is not None else None
 
-    # --- compare
-    comp_dir = run / "steps" / "compare"
-    for i, g in enumerate(_groups(comp_dir)):
-        summary = _read(g / "summary.csv")
-        if summary is None or not len(summary):
-            continue
-        sec = doc.add(Section(f"Divergence on code ({_group_name(config, i)})"))
-        ref = str(summary["reference"].iloc[0])
-        cols = [c for c in ["variant", "n_tokens", "ppl_ref", "ppl_var", "ln_ppl_ratio", "kl_mean", "kl_err",
-                            "kl_median", "kl_p99", "kl_max", "kl_reverse_mean", "js_mean", "dp_mean", "dp_rms",
-                            "same_top1", "top5_agreement", "top10_agreement", "bpb_var", "nll_corr", "self_kl_max"]
-                if c in summary.columns]
-        sec.tables.append(("llama.cpp's statistics and more, per variant (KL in nats/token)", summary[cols]))
-        size = models.drop_duplicates("model").set_index("model")
-        names = io.read_json(g / "models.json") if (g / "models.json").is_file() else {}
-        v = summary.assign(model=names.get("variants", list(summary["variant"])), label=summary["variant"])
-        ref = names.get("reference", ref)
-        v["file_size"] = v["model"].map(size["file_size"])
-        v["bits_per_weight"] = v["model"].map(size["bits_per_weight"])
-        if v["bits_per_weight"].notna().any():
-            sec.images.append(("Bits per weight vs mean KL, with the Pareto front",
-                               P.plot_size_vs_kl(v, figs / f"size_vs_kl_{i}.png")))
-            guide.bullets += _tagged(config, i, G.size_guidelines(v.dropna(subset=["file_size"]), p1, ref))
-        by_class = _read(g / "breakdown-class.csv")
-        if by_class is not None and len(by_class):
-            sec.images.append(("Mean KL by class of the target token", P.plot_grouped_bars(
-                by_class, "class", "kl_mean", "variant", figs / f"kl_by_class_{i}.png",
-                "KL by token class", "mean KL (nats/token)", log=True)))
-            sec.tables.append(("By class of the target token", by_class))
-            guide.bullets += _tagged(config, i, G.class_guidelines(by_class))
-        by_lang = _read(g / "breakdown-language.csv")
-        if by_lang is not None and len(by_lang):
-            sec.images.append(("Mean KL by language", P.plot_grouped_bars(
-                by_lang, "language", "kl_mean", "variant", figs / f"kl_by_language_{i}.png",
-                "KL by language", "mean KL (nats/token)", log=True)))
-            sec.tables.append(("By language", by_lang))
-        by_ent = _read(g / "breakdown-entropy.csv")
-        if by_ent is not None and len(by_ent):
-            sec.tables.append(("By reference entropy (nats)", by_ent))
+def _add_compare_group(doc: Document, guide: Section, config: dict[str, Any], i: int, g: Path,
+                       models: pd.DataFrame, p1: pd.DataFrame | None, figs: Path) -> None:
+    summary = _read(g / "summary.csv")
+    if summary is None or not len(summary):
+        return
+    sec = doc.add(Section(f"Divergence on code ({_group_name(config, i)})"))
+    ref = str(summary["reference"].iloc[0])
+    cols = [c for c in ["variant", "n_tokens", "ppl_ref", "ppl_var", "ln_ppl_ratio", "kl_mean", "kl_err",
+                        "kl_median", "kl_p99", "kl_max", "kl_reverse_mean", "js_mean", "dp_mean", "dp_rms",
+                        "same_top1", "top5_agreement", "top10_agreement", "bpb_var", "nll_corr", "self_kl_max"]
+            if c in summary.columns]
+    sec.tables.append(("llama.cpp's statistics and more, per variant (KL in nats/token)", summary[cols]))
+    size = models.drop_duplicates("model").set_index("model")
+    names = io.read_json(g / "models.json") if (g / "models.json").is_file() else {}
+    v = summary.assign(model=names.get("variants", list(summary["variant"])), label=summary["variant"])
+    ref = names.get("reference", ref)
+    v["file_size"] = v["model"].map(size["file_size"])
+    v["bits_per_weight"] = v["model"].map(size["bits_per_weight"])
+    if v["bits_per_weight"].notna().any():
+        sec.images.append(("Bits per weight vs mean KL, with the Pareto front",
+                           P.plot_size_vs_kl(v, figs / f"size_vs_kl_{i}.png")))
+        guide.bullets += _tagged(config, i, G.size_guidelines(v.dropna(subset=["file_size"]), p1, ref))
+    by_class = _read(g / "breakdown-class.csv")
+    if by_class is not None and len(by_class):
+        sec.images.append(("Mean KL by class of the target token", P.plot_grouped_bars(
+            by_class, "class", "kl_mean", "variant", figs / f"kl_by_class_{i}.png",
+            "KL by token class", "mean KL (nats/token)", log=True)))
+        sec.tables.append(("By class of the target token", by_class))
+        guide.bullets += _tagged(config, i, G.class_guidelines(by_class))
+    by_lang = _read(g / "breakdown-language.csv")
+    if by_lang is not None and len(by_lang):
+        sec.images.append(("Mean KL by language", P.plot_grouped_bars(
+            by_lang, "language", "kl_mean", "variant", figs / f"kl_by_language_{i}.png",
+            "KL by language", "mean KL (nats/token)", log=True)))
+        sec.tables.append(("By language", by_lang))
+    by_ent = _read(g / "breakdown-entropy.csv")
+    if by_ent is not None and len(by_ent):
+        sec.tables.append(("By reference entropy (nats)", by_ent))
 
-    # --- cold start
-    cs_dir = run / "steps" / "coldstart"
-    for i, g in enumerate(_groups(cs_dir)):
-        summary = _read(g / "summary.parquet")
-        if summary is None:
-            continue
-        sec = doc.add(Section(f"Cold start ({_group_name(config, i)})"))
-        cols = [c for c in ["model", "context", "pkp", "kap", "stp", "nlp", "indent", "entropy", "kl_to_ref",
-                            "kl_from_ref", "js_to_ref", "spearman_keywords", "top1_text"] if c in summary.columns]
-        summary = summary.assign(model=summary["model"].map(display_name))
-        sec.tables.append(("PKP / KAP / STP / NLP per model", summary[cols]))
-        for png, cap in (("coldstart_metrics.png", "PKP, STP and NLP per model"),
-                         ("coldstart_shifts.png", "Largest top-token shifts against the reference")):
-            if (g / png).is_file():
-                sec.images.append((cap, g / png))
-        guide.bullets += _tagged(config, i, G.coldstart_guidelines(summary))
 
-    # --- vocab
-    vdir = run / "steps" / "vocab"
+def _add_coldstart_group(doc: Document, guide: Section, config: dict[str, Any], i: int, g: Path) -> None:
+    summary = _read(g / "summary.parquet")
+    if summary is None:
+        return
+    sec = doc.add(Section(f"Cold start ({_group_name(config, i)})"))
+    cols = [c for c in ["model", "context", "pkp", "kap", "stp", "nlp", "indent", "entropy", "kl_to_ref",
+                        "kl_from_ref", "js_to_ref", "spearman_keywords", "top1_text"] if c in summary.columns]
+    summary = summary.assign(model=summary["model"].map(display_name))
+    sec.tables.append(("PKP / KAP / STP / NLP per model", summary[cols]))
+    for png, cap in (("coldstart_metrics.png", "PKP, STP and NLP per model"),
+                     ("coldstart_shifts.png", "Largest top-token shifts against the reference")):
+        if (g / png).is_file():
+            sec.images.append((cap, g / png))
+    guide.bullets += _tagged(config, i, G.coldstart_guidelines(summary))
+
+
+def _add_vocab(doc: Document, vdir: Path) -> None:
     cov = _read(vdir / "coverage_table.csv")
-    if cov is not None:
-        sec = doc.add(Section("Vocabulary: keyword coverage"))
-        if (vdir / "coverage.png").is_file():
-            sec.images.append(("Keyword coverage (languages x tokenizers)", vdir / "coverage.png"))
-        sec.tables.append(("Share of keywords that are one token, per form", cov))
-        comp = _read(vdir / "composition.parquet")
-        if comp is not None:
-            sec.tables.append(("Vocabulary composition by token class", comp))
+    if cov is None:
+        return
+    sec = doc.add(Section("Vocabulary: keyword coverage"))
+    if (vdir / "coverage.png").is_file():
+        sec.images.append(("Keyword coverage (languages x tokenizers)", vdir / "coverage.png"))
+    sec.tables.append(("Share of keywords that are one token, per form", cov))
+    comp = _read(vdir / "composition.parquet")
+    if comp is not None:
+        sec.tables.append(("Vocabulary composition by token class", comp))
 
-    # --- codegen
-    if passk is not None and len(passk):
-        sec = doc.add(Section("Code generation: HumanEval"))
-        shown = p1.assign(model=p1["model"].map(display_name))
-        sec.images.append(("pass@1 per model", P.plot_pass_at_1(shown, figs / "pass_at_1.png")))
-        sec.tables.append(("pass@k", passk.assign(model=passk["model"].map(display_name))))
 
-    # --- timings
+def _add_codegen(doc: Document, passk: pd.DataFrame, p1: pd.DataFrame, figs: Path) -> None:
+    sec = doc.add(Section("Code generation: HumanEval"))
+    shown = p1.assign(model=p1["model"].map(display_name))
+    sec.images.append(("pass@1 per model", P.plot_pass_at_1(shown, figs / "pass_at_1.png")))
+    sec.tables.append(("pass@k", passk.assign(model=passk["model"].map(display_name))))
+
+
+def _add_timings(doc: Document, meta: dict[str, Any]) -> None:
     steps = pd.DataFrame(meta.get("steps", []))
     if len(steps):
         steps["seconds"] = steps["seconds"].round(1)
         doc.add(Section("Run", text=[f"Total {meta.get('total_seconds', 0):.0f} s on {meta.get('platform', '?')}; "
                                      "skipped steps were up to date from an earlier run."],
                         tables=[("Time of each step", steps)]))
-    if not guide.bullets:
-        guide.text.append("No analysis produced numbers to derive guidelines from.")
-    return doc
 
 
-def _tagged(config: dict, i: int, bullets: list[str]) -> list[str]:
+def _tagged(config: dict[str, Any], i: int, bullets: list[str]) -> list[str]:
     """With several groups, each guideline names the group it was measured in."""
     if len(config.get("groups") or []) < 2:
         return bullets
     return [f"*{_group_name(config, i)}*: {b}" for b in bullets]
 
 
-def _group_name(config: dict, i: int) -> str:
+def _group_name(config: dict[str, Any], i: int) -> str:
     groups = config.get("groups") or []
     return groups[i].get("name", f"group {i}") if i < len(groups) else f"group {i}"

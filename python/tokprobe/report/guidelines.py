@@ -16,21 +16,24 @@ def size_guidelines(variants: pd.DataFrame, passk: pd.DataFrame | None, referenc
     out: list[str] = []
     d = variants.sort_values("file_size")
     ref_ci = None
+    rates: pd.DataFrame | None = None  # pass@1 per model, when the reference's is known
     if passk is not None and len(passk):
         r = passk[passk["model"] == reference]
         if len(r):
             ref_ci = wilson(int(r["n_passed"].iloc[0]), int(r["n_problems"].iloc[0]))
-    picks: list[tuple[float, object]] = []
+            rates = passk[["model", "pass_at_k"]]
+    picks: list[tuple[float, pd.Series | None]] = []
     for thr in KL_THRESHOLDS:
         ok = d[d["kl_mean"] < thr]
-        if ref_ci is not None:
-            ok = ok.merge(passk[["model", "pass_at_k"]], on="model", how="left")
+        if ref_ci is not None and rates is not None:
+            ok = ok.merge(rates, on="model", how="left")
             ok = ok[(ok["pass_at_k"] >= ref_ci[0] - 1e-12) | ok["pass_at_k"].isna()]
         picks.append((thr, ok.iloc[0] if len(ok) else None))
     if all(best is None for _, best in picks):  # one line, at the loosest threshold
         picks = picks[-1:]
     for i, (thr, best) in enumerate(picks):
-        if i and best is not None and picks[i - 1][1] is not None and best["model"] == picks[i - 1][1]["model"]:
+        prev = picks[i - 1][1] if i else None
+        if best is not None and prev is not None and best["model"] == prev["model"]:
             continue  # the same answer as the tighter threshold: said once
         if best is None:
             out.append(f"No variant stays under mean KL {thr:g} nats/token"
@@ -53,8 +56,7 @@ def class_guidelines(by_class: pd.DataFrame) -> list[str]:
     if by_class is None or not len(by_class):
         return []
     d = by_class.copy()
-    totals = d.groupby("variant").apply(lambda g: (g["kl_mean"] * g["n_tokens"]).sum() / g["n_tokens"].sum(),
-                                        include_groups=False)
+    totals = {v: (g["kl_mean"] * g["n_tokens"]).sum() / g["n_tokens"].sum() for v, g in d.groupby("variant")}
     d["ratio"] = d["kl_mean"] / d["variant"].map(totals)
     rank = d.groupby("class")["ratio"].mean().sort_values(ascending=False)
     order = ", ".join(f"`{c}` ({r:.2f}x)" for c, r in rank.items())

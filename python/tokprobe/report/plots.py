@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from .. import io
 
-def _plt():
+
+def _plt() -> Any:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -18,9 +21,7 @@ def _plt():
     return plt
 
 
-def _save(fig, path: Path) -> Path:
-    from .. import io
-
+def _save(fig: Any, path: Path) -> Path:
     fig.tight_layout()
     with io.atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=110)
@@ -31,7 +32,8 @@ def _save(fig, path: Path) -> Path:
 def pareto_front(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     """Indices of points no other point beats on both axes (smaller x and smaller y), by x."""
     order = np.argsort(x, kind="stable")
-    front, best = [], math.inf
+    front: list[int] = []
+    best = math.inf
     for i in order:
         if y[i] < best:
             front.append(int(i))
@@ -85,7 +87,8 @@ def plot_pass_at_1(df: pd.DataFrame, path: Path) -> Path:
     """pass@1 per model with a 95% Wilson interval over the problems."""
     plt = _plt()
     fig, ax = plt.subplots(figsize=(max(6.0, 0.8 * len(df)), 4.2))
-    lo, hi = zip(*(wilson(int(r.n_passed), int(r.n_problems)) for r in df.itertuples())) if len(df) else ((), ())
+    pairs = [wilson(int(c), int(n)) for c, n in zip(df["n_passed"].tolist(), df["n_problems"].tolist(), strict=True)]
+    lo, hi = zip(*pairs, strict=True) if pairs else ((), ())
     p = df["pass_at_k"].to_numpy(float)
     yerr = np.vstack([p - np.asarray(lo), np.asarray(hi) - p]) if len(df) else None
     ax.bar(np.arange(len(df)), p, yerr=yerr, capsize=4, color="#2ca02c")

@@ -13,10 +13,11 @@ from .config import (
     default_config,
     load_config,
     parse_config,
+    study_config,
 )
 from .runner import STEPS, StudyResult, run_study
 
 __all__ = [
     "DEFAULT_LADDER_TYPES", "STEPS", "TECHNIQUES", "Group", "StudyConfig", "StudyResult", "default_config",
-    "load_config", "parse_config", "run_study",
+    "load_config", "parse_config", "run_study", "study_config",
 ]

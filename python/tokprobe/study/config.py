@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError
+from ..models import order_ladder
 
 TECHNIQUES = ("quantization", "distillation", "scaling", "finetuning")
 DEFAULT_LADDER_TYPES = ["F16", "Q8_0", "Q6_K", "Q5_K_M", "Q4_K_M", "Q4_0", "Q3_K_M", "Q2_K"]
@@ -124,9 +125,14 @@ class StudyConfig:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    def default_run_dir(self) -> Path:
+        """``tokprobe-runs/study-<name>`` (relative to the working directory), the name made path-safe."""
+        slug = "".join(c if c.isalnum() or c in "-_." else "-" for c in self.name)
+        return Path("tokprobe-runs") / f"study-{slug}"
+
 
 def ladder_group(source: str = "gemma3-270m", types: list[str] | None = None) -> Group:
-    types = list(types or DEFAULT_LADDER_TYPES)
+    types = order_ladder(types or DEFAULT_LADDER_TYPES)  # the reference rung first, as in coldstart --ladder
     names = [f"{source}-{t}" for t in types]
     return Group(
         technique="quantization",
@@ -281,7 +287,7 @@ def parse_config(data: dict[str, Any], *, source: str = "<dict>", base_dir: Path
     return cfg
 
 
-def load_config(path: str | os.PathLike) -> StudyConfig:
+def load_config(path: str | os.PathLike[str]) -> StudyConfig:
     p = Path(path)
     if not p.is_file():
         raise ConfigError(f"{p}: no such config file")
@@ -290,3 +296,19 @@ def load_config(path: str | os.PathLike) -> StudyConfig:
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{p}: not valid TOML: {exc}") from None
     return parse_config(data, source=str(p), base_dir=p.parent.resolve())
+
+
+def study_config(path: str | os.PathLike[str] | None = None, *, quick: bool = False, full_humaneval: bool = False,
+                 threads: int = 0) -> StudyConfig:
+    """The config of a run: the file at ``path`` or the default study (``quick`` for the small one).
+
+    ``full_humaneval`` runs code generation on all 164 problems; ``threads`` > 0 overrides the config's.
+    """
+    if path is not None and quick:
+        raise ConfigError("--quick applies to the default study only; set sizes in the config")
+    cfg = load_config(path) if path is not None else default_config(quick=quick)
+    if full_humaneval:
+        cfg.codegen.limit = 0
+    if threads:
+        cfg.threads = threads
+    return cfg

@@ -16,15 +16,23 @@ from __future__ import annotations
 import os
 import platform
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pandas as pd
 
 from .. import io
+from ..codegen import CodegenResult, CodegenSettings, Limits, load_problems, run_codegen_many
+from ..coldstart import coldstart
+from ..compare import compare
+from ..corpus import Corpus, load_corpus
 from ..errors import InputError
+from ..models import ladder, model_info, resolve
 from ..provenance import Provenance, available_cores
+from ..report import render_report
+from ..vocab import analyze, list_vocabs
 from .config import StudyConfig
 from .steps import StepRecord, run_step
 
@@ -67,7 +75,7 @@ def _slug(name: str) -> str:
 
 def run_study(
     config: StudyConfig,
-    run_dir: str | os.PathLike,
+    run_dir: str | os.PathLike[str],
     *,
     steps: tuple[str, ...] = STEPS,
     log: Log | None = None,
@@ -90,15 +98,12 @@ def run_study(
                            log=log)
     result.steps.append(models_step)
     table = io.read_frame(models_step.directory / "models.csv")
-    sha = dict(zip(table["model"], table["sha256"]))
-    paths = dict(zip(table["model"], table["path"]))
+    sha = dict(zip(table["model"], table["sha256"], strict=True))
+    paths = dict(zip(table["model"], table["path"], strict=True))
+    inputs: dict[str, Any]  # what keys each step
 
     if "vocab" in steps and config.vocab.enabled:
-        from ..vocab import list_vocabs
-
         fetched = [v["name"] for v in _fetched_vocabs(list_vocabs)] if config.vocab.include_fetched else []
-        from ..corpus import load_corpus
-
         inputs = {"tokenizers": [sha[m] for m in _vocab_tokenizers(config)], "extra": config.vocab.tokenizers,
                   "fetched": fetched, "corpus": load_corpus(config.compare.corpus or None).digest}
         result.steps.append(run_step(run, "vocab", inputs,
@@ -130,8 +135,6 @@ def run_study(
         "provenance": Provenance(settings={"study": config.name, "threads": threads, "seed": config.seed}).to_dict(),
         "platform": platform.platform(),
     })
-    from ..report import render_report
-
     result.report_html, result.report_md = render_report(run)
     return result
 
@@ -155,8 +158,6 @@ def _models_inputs(config: StudyConfig) -> dict[str, Any]:
 
 
 def _step_models(config: StudyConfig, d: Path, threads: int, progress: ProgressFactory) -> dict[str, Any]:
-    from ..models import ladder, model_info, resolve
-
     for g in config.groups:
         if g.ladder_source:
             with progress(f"quantizing {g.ladder_source}", "tensors") as update:
@@ -189,9 +190,7 @@ def _vocab_tokenizers(config: StudyConfig) -> list[str]:
     return [g.reference for g in config.groups]
 
 
-def _compare_corpus(config: StudyConfig):
-    from ..corpus import load_corpus
-
+def _compare_corpus(config: StudyConfig) -> Corpus:
     corpus = load_corpus(config.compare.corpus or None)
     if config.compare.bytes_per_language:
         corpus = corpus.balanced(config.compare.bytes_per_language)
@@ -200,9 +199,6 @@ def _compare_corpus(config: StudyConfig):
 
 def _step_vocab(config: StudyConfig, d: Path, paths: dict[str, str], fetched: list[str],
                 progress: ProgressFactory) -> dict[str, Any]:
-    from ..corpus import load_corpus
-    from ..vocab import analyze
-
     names = list(dict.fromkeys(_vocab_tokenizers(config) + list(config.vocab.tokenizers) + fetched))
     specs = [paths.get(n, n) for n in names]
     corpus = load_corpus(config.compare.corpus or None)
@@ -220,9 +216,7 @@ def _step_vocab(config: StudyConfig, d: Path, paths: dict[str, str], fetched: li
 
 def _step_coldstart(config: StudyConfig, d: Path, paths: dict[str, str], threads: int,
                     progress: ProgressFactory) -> dict[str, Any]:
-    from ..coldstart import coldstart
-
-    out = {}
+    out: dict[str, str] = {}
     for i, g in enumerate(config.groups):
         with progress(f"cold start: {g.name}", "models") as update:
             res = coldstart({m: paths[m] for m in g.models}, context=config.coldstart.context,
@@ -239,9 +233,7 @@ def _step_coldstart(config: StudyConfig, d: Path, paths: dict[str, str], threads
 
 def _step_compare(config: StudyConfig, d: Path, corpus: Any, threads: int,
                   progress: ProgressFactory) -> dict[str, Any]:
-    from ..compare import compare
-
-    out = {}
+    out: dict[str, str] = {}
     for i, g in enumerate(config.groups):
         gdir = d / f"group{i}"
         with progress(f"compare: {g.name}", "tok") as update:
@@ -273,24 +265,21 @@ def _codegen_models(config: StudyConfig) -> list[str]:
 
 def _step_codegen(config: StudyConfig, d: Path, models: list[str], paths: dict[str, str], threads: int,
                   progress: ProgressFactory) -> dict[str, Any]:
-    from ..codegen.problems import load_problems
-    from ..codegen.runner import CodegenSettings, run_codegen
-    from ..codegen.sandbox import Limits, Sandbox
-    from ..models import load
-
     problems = load_problems(limit=config.codegen.limit or None)
     settings = CodegenSettings(max_tokens=config.codegen.max_tokens, seed=config.seed,
                                prompt_mode=config.codegen.prompt_mode)
+
+    def keep_problems(m: str, res: CodegenResult) -> None:
+        io.write_frame(res.problems.assign(model=m), d / _slug(m) / "problems.parquet")
+
+    runs = run_codegen_many({m: paths[m] for m in models}, problems, settings, limits=Limits(), jobs=threads,
+                            load_options={"threads": threads}, run_dir=lambda m: d / _slug(m), plot=False,
+                            progress=lambda m: progress(f"codegen: {m}", "problems"), on_result=keep_problems)
     rows = []
-    with Sandbox(Limits(), jobs=threads) as sandbox:
-        for m in models:
-            with load(paths[m], threads=threads) as model, progress(f"codegen: {m}", "problems") as update:
-                res = run_codegen(model, problems, settings, sandbox=sandbox, run_dir=d / _slug(m), plot=False,
-                                  progress=update)
-            for r in res.pass_at_k.itertuples():
-                rows.append({"model": m, "k": int(r.k), "pass_at_k": float(r.pass_at_k),
-                             "n_problems": int(len(res.problems)),
-                             "n_passed": int((res.problems["c"] > 0).sum()) if "c" in res.problems else None})
-            io.write_frame(res.problems.assign(model=m), d / _slug(m) / "problems.parquet")
+    for m, res in runs.results.items():
+        for k, p in zip(res.pass_at_k["k"].tolist(), res.pass_at_k["pass_at_k"].tolist(), strict=True):
+            rows.append({"model": m, "k": int(k), "pass_at_k": float(p),
+                         "n_problems": int(len(res.problems)),
+                         "n_passed": int((res.problems["c"] > 0).sum()) if "c" in res.problems else None})
     io.write_frame(pd.DataFrame(rows), d / "pass_at_k.csv")
     return {"models": models, "n_problems": len(problems)}

@@ -9,16 +9,16 @@ hashes, corpus digest, settings and the tokprobe / llama-cpp-python versions.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from .. import io
 from .._version import __version__
+from ..hashing import stable_hash
 from ..provenance import llama_cpp_version
 
 STEP_FILE = "step.json"
@@ -26,8 +26,7 @@ STEP_FILE = "step.json"
 
 def step_key(inputs: dict[str, Any]) -> str:
     payload = {"inputs": inputs, "tokprobe": __version__, "llama_cpp_python": llama_cpp_version()}
-    blob = json.dumps(payload, sort_keys=True, default=str).encode("utf-8")
-    return hashlib.sha256(blob).hexdigest()[:16]
+    return stable_hash(payload, 16)
 
 
 @dataclass

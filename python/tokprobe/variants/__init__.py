@@ -23,8 +23,17 @@ Importing this package does not import torch; :func:`build_variants` raises a on
 from __future__ import annotations
 
 from .convert import MissingTrainDeps, require_train
-from .pipeline import BuildResult, Recipe, Variant, build_variants, plan_units, source_prefix, variants_dir
+from .pipeline import (
+                       BuildResult,
+                       Recipe,
+                       Variant,
+                       build_variants,
+                       check_source,
+                       plan_units,
+                       source_prefix,
+                       variants_dir,
+)
 from .train import select_layers
 
-__all__ = ["BuildResult", "MissingTrainDeps", "Recipe", "Variant", "build_variants", "plan_units",
+__all__ = ["BuildResult", "MissingTrainDeps", "Recipe", "Variant", "build_variants", "check_source", "plan_units",
            "require_train", "select_layers", "source_prefix", "variants_dir"]

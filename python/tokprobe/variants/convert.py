@@ -11,16 +11,21 @@ The round trip GGUF -> HF -> GGUF (F16) is lossless for F16 sources (logits iden
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
 import sys
 import tarfile
+from io import StringIO
 from pathlib import Path
 from typing import Any
 
 from .. import io
-from ..errors import Error, FileFormatError
+from ..cache import sdist_dir
+from ..errors import Error, FileFormatError, VocabMismatchError
+from ..models import validate_gguf
+from ..models.sdist import SDIST_FILENAME, SDIST_VERSION, download_sdist, find_sdist
 
 _VENDOR = "vendor/llama.cpp/"
 _TOOL_MEMBERS = ("convert_hf_to_gguf.py", "conversion/", "gguf-py/", "LICENSE")
@@ -35,7 +40,7 @@ class MissingTrainDeps(Error):
 def require_train() -> tuple[Any, Any]:
     """(torch, transformers), or a one-line error saying how to install them."""
     missing = []
-    mods = {}
+    mods: dict[str, Any] = {}
     for name in ("torch", "transformers", "safetensors", "accelerate"):
         try:
             mods[name] = __import__(name)
@@ -48,11 +53,9 @@ def require_train() -> tuple[Any, Any]:
 
 
 # -- llama.cpp converter --------------------------------------------------------------------------
-def locate_sdist(sdist: str | os.PathLike | None = None, *, download: bool = True) -> Path:
+def locate_sdist(sdist: str | os.PathLike[str] | None = None, *, download: bool = True) -> Path:
     """The llama-cpp-python sdist: ``sdist`` if given, else the one ``tokprobe vocabs fetch`` uses
     (env ``TOKPROBE_SDIST``, ``<cache>/sdist/``), else downloaded there with pip."""
-    from ..vocab.fetch import SDIST_FILENAME, cache_root, download_sdist, find_sdist
-
     if sdist is not None:
         p = Path(sdist).expanduser()
         p = p / SDIST_FILENAME if p.is_dir() else p
@@ -63,14 +66,12 @@ def locate_sdist(sdist: str | os.PathLike | None = None, *, download: bool = Tru
     if found is not None:
         return found
     if not download:
-        raise FileFormatError(f"no {SDIST_FILENAME} found (set TOKPROBE_SDIST or put it in {cache_root() / 'sdist'})")
-    return download_sdist(cache_root() / "sdist")
+        raise FileFormatError(f"no {SDIST_FILENAME} found (set TOKPROBE_SDIST or put it in {sdist_dir()})")
+    return download_sdist(sdist_dir())
 
 
-def converter_dir(tools_root: Path, sdist: str | os.PathLike | None = None) -> Path:
+def converter_dir(tools_root: Path, sdist: str | os.PathLike[str] | None = None) -> Path:
     """``<tools_root>/llama.cpp-<version>/`` holding ``convert_hf_to_gguf.py``, extracted once."""
-    from ..vocab.fetch import SDIST_VERSION
-
     dest = tools_root / f"llama.cpp-{SDIST_VERSION}"
     marker = dest / ".complete"
     if marker.is_file() and (dest / "convert_hf_to_gguf.py").is_file():
@@ -116,8 +117,6 @@ def converter_dir(tools_root: Path, sdist: str | os.PathLike | None = None) -> P
 def hf_to_gguf(hf_dir: Path, out: Path, *, tool: Path, outtype: str = "f16", model_name: str | None = None,
                timeout: float = 3600) -> Path:
     """Run ``convert_hf_to_gguf.py`` on ``hf_dir`` into ``out`` (atomically; validated before publishing)."""
-    from ..models import validate_gguf
-
     env = dict(os.environ)
     env.pop("NO_LOCAL_GGUF", None)  # the script then puts its own gguf-py first on sys.path
     env["PYTHONPATH"] = str(tool / "gguf-py") + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
@@ -140,9 +139,6 @@ def hf_to_gguf(hf_dir: Path, out: Path, *, tool: Path, outtype: str = "f16", mod
 
 def check_same_vocab(a: Path, b: Path) -> None:
     """Raise unless two GGUFs carry the same tokenizer (tokens, merges, pre-tokenizer, special ids)."""
-    from ..errors import VocabMismatchError
-    from ..models import validate_gguf
-
     ha, hb = validate_gguf(a), validate_gguf(b)
     for key in ("tokenizer.ggml.model", "tokenizer.ggml.pre", "tokenizer.ggml.tokens", "tokenizer.ggml.merges",
                 "tokenizer.ggml.bos_token_id", "tokenizer.ggml.eos_token_id"):
@@ -166,11 +162,8 @@ def gguf_to_hf(src: Path, out_dir: Path) -> dict[str, Any]:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     src = Path(src).resolve()
-    import contextlib
-    import io as _io
-
     # transformers' GGUF reader draws its own tqdm bar on stderr; callers get progress from us instead.
-    with contextlib.redirect_stderr(_io.StringIO()):
+    with contextlib.redirect_stderr(StringIO()):
         m = AutoModelForCausalLM.from_pretrained(str(src.parent), gguf_file=src.name, dtype=torch.float32)
     cfg = m.config
     if hasattr(cfg, "quantization_config"):
@@ -188,7 +181,8 @@ def gguf_to_hf(src: Path, out_dir: Path) -> dict[str, Any]:
     if out_dir.exists():
         shutil.rmtree(out_dir)
     os.replace(tmp, out_dir)
-    return cfg.to_dict()
+    out: dict[str, Any] = cfg.to_dict()
+    return out
 
 
 def copy_tokenizer(src_dir: Path, dst_dir: Path) -> None:

@@ -19,22 +19,32 @@ Outputs: ``<out>/<prefix>/gguf/<prefix>-code.gguf`` (F16), ``<prefix>-code-Q8_0.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
-from .. import io
+from .. import io, provenance
 from .._version import __version__
+from ..cache import cache_root, file_sha256
 from ..errors import InputError
+from ..hashing import stable_hash
+from ..models import MODELS, canonical_name, ladder, quantize, register_name, resolve, validate_gguf
 from . import convert
-from .train import (DATA_SOURCES, LAYER_SELECTIONS, Batches, build_token_stream, load_hf, make_student, select_layers,
-                    train)
+from .train import (
+    DATA_SOURCES,
+    LAYER_SELECTIONS,
+    Batches,
+    build_token_stream,
+    load_hf,
+    make_student,
+    select_layers,
+    train,
+)
 
 Progress = Callable[[int, int], None]
 StepLog = Callable[[str, str], None]  # (step name, "start" | "skip" | "done")
@@ -122,22 +132,18 @@ class BuildResult:
 
 def variants_dir() -> Path:
     """``<tokprobe cache>/variants``."""
-    from ..models import default_cache_dir
-
-    return default_cache_dir() / "variants"
+    return cache_root() / "variants"
 
 
-def source_prefix(source: str | os.PathLike) -> str:
-    from ..models import MODELS
-    from ..models.registry import _canonical
-
-    if isinstance(source, str) and _canonical(source) in MODELS:
-        return _canonical(source)
+def source_prefix(source: str | os.PathLike[str]) -> str:
+    """The name prefix of a source's variants: a built-in model's name, else the file's stem."""
+    if isinstance(source, str) and canonical_name(source) in MODELS:
+        return canonical_name(source)
     return Path(source).stem
 
 
 def _digest(obj: Any) -> str:
-    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    return stable_hash(obj, 16)
 
 
 def plan_units(recipe: Recipe) -> int:
@@ -149,7 +155,10 @@ def plan_units(recipe: Recipe) -> int:
 
 
 class _Runner:
-    def __init__(self, root: Path, recipe: Recipe, progress: Progress | None, log: StepLog | None, force: bool):
+    """Runs the steps of one build: skips a step whose done-marker matches, counts progress units."""
+
+    def __init__(self, root: Path, recipe: Recipe, progress: Progress | None, log: StepLog | None,
+                 force: bool) -> None:
         self.root = root
         self.recipe = recipe
         self.progress = progress
@@ -208,7 +217,7 @@ class _Runner:
         for out in info.get("outputs", []):
             p = Path(out["path"])
             if p.is_file() and "sha256" not in out:
-                out["sha256"] = _file_sha(p)
+                out["sha256"] = file_sha256(p)
         marker = {"step": step, "key": _digest(key), "recipe": key, "seed": self.recipe.seed,
                   "seconds": seconds, "finished_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), **info}
         io.write_json(self.marker(step), marker)
@@ -220,20 +229,12 @@ class _Runner:
         return marker
 
 
-def _file_sha(p: Path) -> str:
-    from ..models import file_sha256
-
-    return file_sha256(p)
-
-
 def _hf_outputs(d: Path) -> list[dict[str, Any]]:
     return [{"path": str(d / "model.safetensors")}] if (d / "model.safetensors").is_file() else [{"path": str(d)}]
 
 
 def check_source(recipe: Recipe) -> tuple[Path, int]:
     """(source GGUF path, its layer count); raises when the source is missing or a student too big."""
-    from ..models import resolve, validate_gguf
-
     src_path = resolve(recipe.source).resolve()
     header = validate_gguf(src_path)
     n_teacher = int(header.arch_value("block_count", 0) or 0)
@@ -243,8 +244,27 @@ def check_source(recipe: Recipe) -> tuple[Path, int]:
     return src_path, n_teacher
 
 
-def build_variants(recipe: Recipe | None = None, *, out_dir: str | os.PathLike | None = None,
-                   register: bool = True, threads: int | None = None, sdist: str | os.PathLike | None = None,
+@dataclass
+class _Build:
+    """What every step of one build reads: the recipe (with its prefix), where, the source, the runner."""
+
+    recipe: Recipe
+    root: Path
+    src_path: Path
+    src_sha: str
+    n_teacher: int
+    threads: int
+    runner: _Runner
+    torch: Any
+    transformers: Any
+
+    @property
+    def hf_base(self) -> Path:
+        return self.root / "hf" / "base"
+
+
+def build_variants(recipe: Recipe | None = None, *, out_dir: str | os.PathLike[str] | None = None,
+                   register: bool = True, threads: int | None = None, sdist: str | os.PathLike[str] | None = None,
                    force: bool = False, progress: Progress | None = None, log: StepLog | None = None) -> BuildResult:
     """Make the fine-tuned and distilled variants of ``recipe.source`` (default smollm2-135m) as GGUF.
 
@@ -256,10 +276,6 @@ def build_variants(recipe: Recipe | None = None, *, out_dir: str | os.PathLike |
     """
     recipe = recipe or Recipe()
     torch, transformers = convert.require_train()
-    from .. import provenance
-    from ..models import MODELS, quantize, register_name, validate_gguf
-    from ..models.registry import _canonical
-
     src_path, n_teacher = check_source(recipe)
     prefix = recipe.prefix or source_prefix(recipe.source)
     recipe = replace(recipe, prefix=prefix)
@@ -268,32 +284,44 @@ def build_variants(recipe: Recipe | None = None, *, out_dir: str | os.PathLike |
     root.mkdir(parents=True, exist_ok=True)
     threads = int(threads) if threads else provenance.available_cores()
     torch.set_num_threads(threads)
-    src_sha = _file_sha(src_path)
-    r = _Runner(root, recipe, progress, log, force)
-    R = recipe
+    src_sha = file_sha256(src_path)
+    b = _Build(recipe, root, src_path, src_sha, n_teacher, threads, _Runner(root, recipe, progress, log, force),
+               torch, transformers)
+    base = _base_step(b)
+    data, tokens = _data_step(b)
+    ref = _reference_step(b, register)
+    train_keys = _training_steps(b, base, data, tokens)
+    variants = _gguf_steps(b, train_keys, sdist, register)
+    manifest = _manifest(b, data, ref, variants)
+    man_path = io.write_json(root / "manifest.json", manifest)
+    return BuildResult(root, Path(man_path), variants, b.runner.steps)
 
-    # -- base: GGUF -> HF ---------------------------------------------------------------------------
-    hf_base = root / "hf" / "base"
-    base_key = {"v": RECIPE_VERSION, "source_sha256": src_sha}
+
+def _base_step(b: _Build) -> dict[str, Any]:
+    """``base``: the source GGUF dequantized into a float32 HF model."""
+    base_key = {"v": RECIPE_VERSION, "source_sha256": b.src_sha}
 
     def do_base() -> dict[str, Any]:
-        cfg = convert.gguf_to_hf(src_path, hf_base)
-        return {"outputs": _hf_outputs(hf_base), "config": {k: cfg.get(k) for k in (
+        cfg = convert.gguf_to_hf(b.src_path, b.hf_base)
+        return {"outputs": _hf_outputs(b.hf_base), "config": {k: cfg.get(k) for k in (
             "model_type", "hidden_size", "num_hidden_layers", "num_attention_heads", "num_key_value_heads",
             "intermediate_size", "vocab_size", "tie_word_embeddings")}}
 
-    base = r.run("base", base_key, 1, do_base)
+    return b.runner.run("base", base_key, 1, do_base)
 
-    # -- data ---------------------------------------------------------------------------------------
+
+def _data_step(b: _Build) -> tuple[dict[str, Any], np.ndarray]:
+    """``data``: the code token stream (marker, tokens)."""
+    R, root = b.recipe, b.root
     tokens_path = root / "data" / "tokens.npy"
     n_train_seqs = max(R.finetune_steps if "code" in R.variant_names else 0,
                        R.distill_steps if R.student_layers else 0) * R.batch_size
     need = (n_train_seqs + R.eval_sequences + 1) * R.seq_len
-    data_key = {"v": RECIPE_VERSION, "source_sha256": src_sha, "n_tokens": need, "sources": list(R.data_sources),
+    data_key = {"v": RECIPE_VERSION, "source_sha256": b.src_sha, "n_tokens": need, "sources": list(R.data_sources),
                 "seed": R.seed}
 
     def do_data() -> dict[str, Any]:
-        toks, prov = build_token_stream(src_path, need, sources=R.data_sources, seed=R.seed)
+        toks, prov = build_token_stream(b.src_path, need, sources=R.data_sources, seed=R.seed)
         with io.atomic_path(tokens_path) as tmp:
             with open(tmp, "wb") as f:
                 np.save(f, toks)
@@ -301,35 +329,42 @@ def build_variants(recipe: Recipe | None = None, *, out_dir: str | os.PathLike |
         io.write_text(root / "data" / "documents.txt", "\n".join(docs) + "\n")
         return {"outputs": [{"path": str(tokens_path)}, {"path": str(root / "data" / "documents.txt")}], "data": prov}
 
-    data = r.run("data", data_key, 1, do_data)
-    tokens = np.load(tokens_path)
+    data = b.runner.run("data", data_key, 1, do_data)
+    return data, np.load(tokens_path)
+
+
+def _reference_step(b: _Build, register: bool) -> dict[str, Any]:
+    """``reference``: the source as F16 (a named model's ladder file, else a GGUF next to the variants)."""
+    R, prefix = b.recipe, b.recipe.prefix
+    named = isinstance(R.source, str) and canonical_name(R.source) in MODELS
+
+    def do_reference() -> dict[str, Any]:
+        if named:
+            p = ladder(canonical_name(R.source), ["F16"], threads=b.threads)["F16"]
+        else:
+            p = quantize(b.src_path, "F16", b.root / "gguf" / f"{prefix}-F16.gguf", threads=b.threads)
+        return {"outputs": [{"path": str(p)}], "name": f"{prefix}-F16"}
+
+    ref = b.runner.run("reference", {"v": RECIPE_VERSION, "source_sha256": b.src_sha, "named": named}, 1,
+                       do_reference)
+    if not named and register:
+        register_name(f"{prefix}-F16", ref["outputs"][0]["path"], kind="variant",
+                      description=f"{prefix} as F16 (reference of its trained variants)")
+    return ref
+
+
+def _training_steps(b: _Build, base: dict[str, Any], data: dict[str, Any],
+                    tokens: np.ndarray) -> dict[str, dict[str, Any]]:
+    """``finetune`` and ``distill-L<n>`` (largest student first); returns each variant's training key."""
+    R, root, run = b.recipe, b.root, b.runner
 
     def batches() -> Batches:
         return Batches(tokens, R.seq_len, R.batch_size, R.seed, R.eval_sequences)
 
-    # -- reference: the source as F16 ---------------------------------------------------------------
-    named = isinstance(R.source, str) and _canonical(R.source) in MODELS
-    ref_path = (root / "gguf" / f"{prefix}-F16.gguf") if not named else None
-
-    def do_reference() -> dict[str, Any]:
-        if named:
-            from ..models import ladder
-
-            p = ladder(_canonical(R.source), ["F16"], threads=threads)["F16"]
-        else:
-            p = quantize(src_path, "F16", ref_path, threads=threads)
-        return {"outputs": [{"path": str(p)}], "name": f"{prefix}-F16"}
-
-    ref = r.run("reference", {"v": RECIPE_VERSION, "source_sha256": src_sha, "named": named}, 1, do_reference)
-    if not named and register:
-        register_name(f"{prefix}-F16", ref["outputs"][0]["path"], kind="variant",
-                      description=f"{prefix} as F16 (reference of its trained variants)")
-
-    # -- training -----------------------------------------------------------------------------------
     common = {"v": RECIPE_VERSION, "base": base["key"], "data": data["key"], "seed": R.seed,
               "batch_size": R.batch_size, "seq_len": R.seq_len, "warmup_steps": R.warmup_steps,
               "weight_decay": R.weight_decay, "grad_clip": R.grad_clip, "eval_sequences": R.eval_sequences,
-              "torch": torch.__version__, "transformers": transformers.__version__}
+              "torch": b.torch.__version__, "transformers": b.transformers.__version__}
     train_keys: dict[str, dict[str, Any]] = {}
     if "code" in R.variant_names:
         key = {**common, "objective": "next-token cross-entropy (full fine-tune)", "steps": R.finetune_steps,
@@ -337,19 +372,19 @@ def build_variants(recipe: Recipe | None = None, *, out_dir: str | os.PathLike |
         train_keys["code"] = key
 
         def do_finetune() -> dict[str, Any]:
-            model = load_hf(hf_base)
+            model = load_hf(b.hf_base)
             logd = train(model, batches(), steps=R.finetune_steps, lr=R.finetune_lr, warmup=R.warmup_steps,
-                         seed=R.seed, weight_decay=R.weight_decay, grad_clip=R.grad_clip, progress=r.sub())
+                         seed=R.seed, weight_decay=R.weight_decay, grad_clip=R.grad_clip, progress=run.sub())
             out = root / "hf" / "code"
-            convert.save_hf(model, hf_base, out)
+            convert.save_hf(model, b.hf_base, out)
             return {"outputs": _hf_outputs(out), "train": logd.to_dict(),
                     "n_params": int(sum(p.numel() for p in model.parameters()))}
 
-        r.run("finetune", key, R.finetune_steps, do_finetune)
+        run.run("finetune", key, R.finetune_steps, do_finetune)
+    teacher: list[Any] = []  # the frozen base model, loaded by the first student that trains
 
-    teacher = None
     for n in sorted(R.student_layers, reverse=True):
-        layers = select_layers(n_teacher or int(base["config"]["num_hidden_layers"]), n, R.layer_selection)
+        layers = select_layers(b.n_teacher or int(base["config"]["num_hidden_layers"]), n, R.layer_selection)
         key = {**common, "objective": f"KL(teacher || student) on logits / T, times T^2; T={R.temperature}",
                "teacher": "base", "layers": layers, "layer_selection": R.layer_selection,
                "steps": R.distill_steps, "lr": R.distill_lr,
@@ -357,25 +392,33 @@ def build_variants(recipe: Recipe | None = None, *, out_dir: str | os.PathLike |
         train_keys[f"distill-L{n}"] = key
 
         def do_distill(n: int = n, layers: list[int] = layers) -> dict[str, Any]:
-            nonlocal teacher
-            if teacher is None:
-                teacher = load_hf(hf_base)
-                for p in teacher.parameters():
-                    p.requires_grad_(False)
-            student = make_student(teacher, layers)
+            if not teacher:
+                teacher.append(_frozen(load_hf(b.hf_base)))
+            student = make_student(teacher[0], layers)
             logd = train(student, batches(), steps=R.distill_steps, lr=R.distill_lr, warmup=R.warmup_steps,
-                         seed=R.seed, weight_decay=R.weight_decay, grad_clip=R.grad_clip, teacher=teacher,
-                         temperature=R.temperature, progress=r.sub())
+                         seed=R.seed, weight_decay=R.weight_decay, grad_clip=R.grad_clip, teacher=teacher[0],
+                         temperature=R.temperature, progress=run.sub())
             out = root / "hf" / f"distill-L{n}"
-            convert.save_hf(student, hf_base, out)
+            convert.save_hf(student, b.hf_base, out)
             return {"outputs": _hf_outputs(out), "train": logd.to_dict(), "layers": layers,
                     "n_params": int(sum(p.numel() for p in student.parameters()))}
 
-        r.run(f"distill-L{n}", key, R.distill_steps, do_distill)
-    teacher = None
+        run.run(f"distill-L{n}", key, R.distill_steps, do_distill)
+    teacher.clear()
+    return train_keys
 
-    # -- GGUF conversion, quantization, names ------------------------------------------------------
-    tool: Path | None = None
+
+def _frozen(model: Any) -> Any:
+    for p in model.parameters():
+        p.requires_grad_(False)
+    return model
+
+
+def _gguf_steps(b: _Build, train_keys: dict[str, dict[str, Any]], sdist: str | os.PathLike[str] | None,
+                register: bool) -> list[Variant]:
+    """``gguf-<variant>``: HF -> F16 GGUF (tokenizer checked), quantized; names registered."""
+    R, root, prefix = b.recipe, b.root, b.recipe.prefix
+    tool: list[Path] = []  # llama.cpp's converter, extracted by the first conversion that runs
     variants: list[Variant] = []
     for v in R.variant_names:
         hf = root / "hf" / v
@@ -386,44 +429,49 @@ def build_variants(recipe: Recipe | None = None, *, out_dir: str | os.PathLike |
                "llama_cpp_python": provenance.llama_cpp_version()}
 
         def do_gguf(hf: Path = hf, name: str = name, f16: Path = f16, qtypes: list[str] = qtypes) -> dict[str, Any]:
-            nonlocal tool
-            if tool is None:
-                tool = convert.converter_dir(variants_dir() / "tools", sdist)
-            convert.hf_to_gguf(hf, f16, tool=tool, outtype="f16", model_name=name)
-            convert.check_same_vocab(src_path, f16)
+            if not tool:
+                tool.append(convert.converter_dir(variants_dir() / "tools", sdist))
+            convert.hf_to_gguf(hf, f16, tool=tool[0], outtype="f16", model_name=name)
+            convert.check_same_vocab(b.src_path, f16)
             outs = [{"path": str(f16), "type": "F16"}]
             for t in qtypes:
-                q = quantize(f16, t, root / "gguf" / f"{name}-{t}.gguf", threads=threads)
+                q = quantize(f16, t, root / "gguf" / f"{name}-{t}.gguf", threads=b.threads)
                 outs.append({"path": str(q), "type": t})
             return {"outputs": outs}
 
-        done = r.run(f"gguf-{v}", key, 1, do_gguf)
+        done = b.runner.run(f"gguf-{v}", key, 1, do_gguf)
         h = validate_gguf(f16)
         var = Variant(name, "finetune" if v == "code" else "distill", f16,
                       {o["type"]: Path(o["path"]) for o in done["outputs"] if o.get("type") != "F16"},
                       int(h.arch_value("block_count", 0) or 0) or None)
         variants.append(var)
         if register:
-            what = ("fine-tuned on code" if v == "code" else
-                    f"distilled student, {var.n_layers} of {n_teacher} layers")
-            register_name(name, f16, kind="variant", description=f"{prefix} {what} (F16)")
-            for t, q in var.quantized.items():
-                register_name(f"{name}-{t}", q, kind="variant", description=f"{prefix} {what} ({t})")
+            _register_variant(var, v, prefix, b.n_teacher)
+    return variants
 
-    manifest = {
+
+def _register_variant(var: Variant, suffix: str, prefix: str, n_teacher: int) -> None:
+    what = ("fine-tuned on code" if suffix == "code" else
+            f"distilled student, {var.n_layers} of {n_teacher} layers")
+    register_name(var.name, var.path, kind="variant", description=f"{prefix} {what} (F16)")
+    for t, q in var.quantized.items():
+        register_name(f"{var.name}-{t}", q, kind="variant", description=f"{prefix} {what} ({t})")
+
+
+def _manifest(b: _Build, data: dict[str, Any], ref: dict[str, Any], variants: list[Variant]) -> dict[str, Any]:
+    R = b.recipe
+    return {
         "tokprobe": __version__, "recipe_version": RECIPE_VERSION, "recipe": R.to_dict(), "seed": R.seed,
-        "source": {"name": R.source if isinstance(R.source, str) else None, "path": str(src_path),
-                   "sha256": src_sha, "n_layers": n_teacher},
+        "source": {"name": R.source if isinstance(R.source, str) else None, "path": str(b.src_path),
+                   "sha256": b.src_sha, "n_layers": b.n_teacher},
         "reference": ref["outputs"][0]["path"],
-        "versions": {"torch": torch.__version__, "transformers": transformers.__version__,
+        "versions": {"torch": b.torch.__version__, "transformers": b.transformers.__version__,
                      "llama_cpp_python": provenance.llama_cpp_version()},
-        "hardware": provenance.hardware(), "threads": threads,
+        "hardware": provenance.hardware(), "threads": b.threads,
         "data": data.get("data"),
         "variants": [v.to_dict() for v in variants],
-        "steps": {s["step"]: _step_summary(r.marker(s["step"])) for s in r.steps},
+        "steps": {s["step"]: _step_summary(b.runner.marker(s["step"])) for s in b.runner.steps},
     }
-    man_path = io.write_json(root / "manifest.json", manifest)
-    return BuildResult(root, Path(man_path), variants, r.steps)
 
 
 def _step_summary(marker: Path) -> dict[str, Any]:

@@ -7,15 +7,19 @@ Everything is seeded: the document order, the batches and torch's initial state.
 
 from __future__ import annotations
 
+import copy
 import math
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import numpy as np
 
+from ..corpus import load_corpus, read_source, stdlib_dir
 from ..errors import EmptyInputError, InputError
+from ..models import load
 
 Progress = Callable[[int, int], None]
 
@@ -27,8 +31,6 @@ MAX_DOC_BYTES = 48_000  # long files are cut (whole lines) so that the stream mi
 def iter_documents(sources: tuple[str, ...], seed: int) -> Iterator[tuple[str, str]]:
     """(relative name, text) of real code: the shipped smoke corpus (every language) first, then the
     CPython standard library's ``.py`` files in a seeded order (tests and test data left out)."""
-    from ..corpus import load_corpus, read_source, stdlib_dir
-
     for s in sources:
         if s not in DATA_SOURCES:
             raise InputError(f"unknown training data source {s!r}; known: {', '.join(DATA_SOURCES)}")
@@ -65,8 +67,6 @@ def build_token_stream(source: Path, n_tokens: int, *, sources: tuple[str, ...] 
                        progress: Progress | None = None) -> tuple[np.ndarray, dict[str, Any]]:
     """At least ``n_tokens`` tokens (when the sources have them) of code, documents separated by the
     model's EOS token, tokenized by ``source``'s own tokenizer. Returns (int32 tokens, provenance)."""
-    from ..models import load
-
     vocab = load(source, vocab_only=True)
     eos = vocab.header.kv.get("tokenizer.ggml.eos_token_id")
     parts: list[np.ndarray] = []
@@ -125,7 +125,8 @@ class Batches:
             epoch, j = divmod(k, n)
             perm = np.random.default_rng([self.seed, epoch]).permutation(n)
             idx.append(perm[j])
-        return self.train[np.asarray(idx)]
+        out: np.ndarray = self.train[np.asarray(idx)]
+        return out
 
 
 # -- training -------------------------------------------------------------------------------------
@@ -169,8 +170,6 @@ def load_hf(hf_dir: Path) -> Any:
 
 def make_student(teacher: Any, layers: list[int]) -> Any:
     """A copy of ``teacher`` keeping only ``layers`` (embeddings, final norm and head unchanged)."""
-    import copy
-
     from transformers import AutoModelForCausalLM
 
     cfg = copy.deepcopy(teacher.config)

@@ -1,31 +1,38 @@
-"""Vocabulary analysis (METHOD.md §1): keyword data, token classes, coverage, corpus statistics.
+"""Vocabulary analysis (docs/method.md §1): composition, keyword coverage, whitespace runs, corpus statistics.
 
-Shared with the other analyses: ``keywords.load_keywords``, ``classes.TOKEN_CLASSES``,
-``classes.classify`` / ``classes.class_map`` and ``coverage.keyword_tokens``.
+The keyword lists, token classes and surface forms it reads are the shared lexicon
+(:mod:`tokprobe.lexicon`); the names of it listed below are re-exported here for the analysis API.
 """
 
 from __future__ import annotations
 
-from .analysis import VocabReport, analyze, open_tokenizer, resolve_tokenizer, whitespace_runs
-from .classes import TOKEN_CLASSES, class_map, classify, composition
-from .corpus_stats import CorpusStats, corpus_stats
-from .coverage import FORMS, coverage_summary, coverage_wide, keyword_tokens, split_text
-from .fetch import fetch_vocabs, list_vocabs, vocab_path
-from .keywords import (
+from ..lexicon import (
+    FORMS,
+    TOKEN_CLASSES,
+    class_map,
+    classify,
     english_lexicon,
     keyword_languages,
     keyword_sources,
     load_control_words,
     load_keywords,
     load_operators,
+    split_text,
 )
+from .analysis import VocabReport, analyze, open_tokenizer, resolve_tokenizer, whitespace_runs
+from .composition import composition
+from .corpus_stats import CorpusStats, corpus_stats
+from .coverage import coverage_summary, coverage_wide, keyword_tokens
+from .fetch import fetch_vocabs, list_vocabs, vocab_path
 from .plot import plot_coverage_heatmap
+from .run import VocabRun, plan_vocab
 
 __all__ = [
     "FORMS",
     "TOKEN_CLASSES",
     "CorpusStats",
     "VocabReport",
+    "VocabRun",
     "analyze",
     "class_map",
     "classify",
@@ -43,6 +50,7 @@ __all__ = [
     "load_keywords",
     "load_operators",
     "open_tokenizer",
+    "plan_vocab",
     "plot_coverage_heatmap",
     "resolve_tokenizer",
     "split_text",

@@ -9,23 +9,30 @@ and — with a corpus — bytes/tokens per language and token histograms.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any
 
 import pandas as pd
 
-from .. import io
+from .. import io, models
 from ..corpus import Corpus
 from ..errors import InputError
+from ..lexicon.english import english_lexicon
+from ..lexicon.forms import FORMS, split_text
+from ..lexicon.keywords import keyword_sources, load_keywords, load_operators
+from ..lexicon.token_classes import TOKEN_CLASSES, classify
 from ..provenance import Provenance
-from .classes import TOKEN_CLASSES, classify, composition, keyword_token_counts, whitespace_lengths
+from .composition import composition, keyword_token_counts, whitespace_lengths
 from .corpus_stats import corpus_stats
-from .coverage import FORMS, coverage_summary, coverage_wide, keyword_tokens, split_text
-from .keywords import english_lexicon, keyword_sources, load_keywords, load_operators
+from .coverage import bytes_index, coverage_summary, coverage_wide, keyword_tokens
+from .fetch import vocab_path
+from .plot import plot_coverage_heatmap
 
 DEFAULT_TOKENIZERS = ("gemma3-270m",)
 WS_MAX_RUN = 32
+_INFO_KEYS = ("sha256", "vocab_type", "pre_tokenizer", "arch", "n_vocab")
 
 
 @dataclass
@@ -34,7 +41,7 @@ class Tokenizer:
 
     name: str
     vocab: Any
-    info: dict = field(default_factory=dict)
+    info: dict[str, Any] = field(default_factory=dict)
     handle: Any = None  # the loaded model, kept alive while the vocab is used
 
     def close(self) -> None:
@@ -43,18 +50,14 @@ class Tokenizer:
             h.close()
 
 
-def resolve_tokenizer(name: str | os.PathLike) -> Path:
+def resolve_tokenizer(name: str | os.PathLike[str]) -> Path:
     """A GGUF path for ``name``: an existing path, a fetched vocab ('qwen2'), or models.resolve()."""
-    from .fetch import vocab_path
-
     p = Path(name).expanduser()
     if p.is_file():
         return p
     vp = vocab_path(str(name))
     if vp is not None:
         return vp
-    from .. import models
-
     return Path(models.resolve(str(name)))
 
 
@@ -64,29 +67,24 @@ def open_tokenizer(spec: Any, name: str | None = None) -> Tokenizer:
         return spec
     if isinstance(spec, (str, os.PathLike)):
         path = resolve_tokenizer(spec)
-        from .. import models
-
         model = models.load(path, vocab_only=True)
-        info = {"path": str(path)}
+        info: dict[str, Any] = {"path": str(path)}
         try:
-            info.update({k: v for k, v in model.info.to_dict().items() if k in ("sha256", "vocab_type", "pre_tokenizer", "arch", "n_vocab")})
+            info.update({k: v for k, v in model.info.to_dict().items() if k in _INFO_KEYS})
         except Exception:  # info is a convenience here; the vocab is what matters
             pass
         label = name or (str(spec) if not Path(spec).is_file() else Path(spec).stem.replace("ggml-vocab-", ""))
         return Tokenizer(label, model.vocab, info, model)
     vocab = getattr(spec, "vocab", spec)
-    label = name or getattr(spec, "name", None) or getattr(vocab, "name", None) or f"vocab{getattr(vocab, 'n_vocab', '')}"
+    label = (
+        name or getattr(spec, "name", None) or getattr(vocab, "name", None) or f"vocab{getattr(vocab, 'n_vocab', '')}"
+    )
     return Tokenizer(str(label), vocab, {"path": str(getattr(spec, "path", ""))})
 
 
 def _unique_names(toks: list[Tokenizer]) -> None:
-    seen: dict[str, int] = {}
-    for t in toks:
-        if t.name in seen:
-            seen[t.name] += 1
-            t.name = f"{t.name}#{seen[t.name]}"
-        else:
-            seen[t.name] = 1
+    for t, label in zip(toks, models.unique_labels([t.name for t in toks]), strict=True):
+        t.name = label
 
 
 def whitespace_runs(vocab: Any, max_run: int = WS_MAX_RUN, *, split: bool = True) -> pd.DataFrame:
@@ -95,11 +93,9 @@ def whitespace_runs(vocab: Any, max_run: int = WS_MAX_RUN, *, split: bool = True
     Columns: shape, length (run length: spaces/tabs after the newline for newline+...), text (escaped),
     token_id (-1: none), n_pieces (how the tokenizer splits the run where it occurs).
     """
-    from .coverage import bytes_index
-
     idx = bytes_index(vocab)
     rows = []
-    shapes = {
+    shapes: dict[str, Callable[[int], str]] = {
         "spaces": lambda n: " " * n,
         "tabs": lambda n: "\t" * n,
         "newlines": lambda n: "\n" * n,
@@ -120,7 +116,9 @@ def whitespace_summary(runs: pd.DataFrame, by: tuple[str, ...] = ()) -> pd.DataF
     """Per shape: how many run lengths are single tokens and the longest run that is one."""
     g = runs.assign(single=runs["token_id"] >= 0).groupby([*by, "shape"], sort=False)
     out = g.agg(n_single=("single", "sum"), checked=("length", "max"))
-    out["max_single_run"] = g.apply(lambda d: int(d.loc[d["token_id"] >= 0, "length"].max()) if (d["token_id"] >= 0).any() else 0, include_groups=False)
+    keys = [*by, "shape"]
+    longest = runs[runs["token_id"] >= 0].groupby(keys, sort=False)["length"].max()
+    out["max_single_run"] = longest.reindex(out.index).fillna(0).astype("int64")
     return out.reset_index()
 
 
@@ -144,8 +142,8 @@ class VocabReport:
     provenance: Provenance = field(default_factory=Provenance)
 
     TABLES = ("tokenizers", "composition", "keyword_classes", "coverage", "coverage_summary", "operators",
-              "operator_summary", "whitespace", "whitespace_summary", "whitespace_tokens", "corpus", "corpus_files", "top_tokens",
-              "class_counts")
+              "operator_summary", "whitespace", "whitespace_summary", "whitespace_tokens", "corpus", "corpus_files",
+              "top_tokens", "class_counts")
 
     def coverage_table(self) -> pd.DataFrame:
         """tokenizer, language, n_keywords and coverage per form (bare, space, newline, any)."""
@@ -156,24 +154,23 @@ class VocabReport:
         df = self.coverage[self.coverage["token_id"] < 0]
         if form is not None:
             df = df[df["form"] == form]
-        return df[["tokenizer", "language", "keyword", "form", "n_pieces", "pieces", "piece_ids", "clean"]].reset_index(drop=True)
+        cols = ["tokenizer", "language", "keyword", "form", "n_pieces", "pieces", "piece_ids", "clean"]
+        return df[cols].reset_index(drop=True)
 
     def table(self, name: str) -> pd.DataFrame:
         if name == "coverage_table":
             return self.coverage_table()
         if name == "splits":
             return self.splits()
-        df = getattr(self, name, None) if name in self.TABLES else None
+        df: pd.DataFrame | None = getattr(self, name, None) if name in self.TABLES else None
         if df is None:
             raise InputError(f"no table {name!r} in this report")
         return df
 
-    def heatmap(self, path: str | os.PathLike, form: str = "any", title: str | None = None) -> Path:
-        from .plot import plot_coverage_heatmap
-
+    def heatmap(self, path: str | os.PathLike[str], form: str = "any", title: str | None = None) -> Path:
         return plot_coverage_heatmap(self.coverage_summary, path, form=form, title=title)
 
-    def save(self, out_dir: str | os.PathLike, fmt: str = "parquet", heatmap_form: str = "any") -> dict[str, Path]:
+    def save(self, out_dir: str | os.PathLike[str], fmt: str = "parquet", heatmap_form: str = "any") -> dict[str, Path]:
         """Every table as ``<out_dir>/<name>.<fmt>`` (+ per-token classes, provenance.json, coverage.png)."""
         out = Path(out_dir)
         written: dict[str, Path] = {}
@@ -187,6 +184,132 @@ class VocabReport:
         written["provenance"] = io.write_json(out / "provenance.json", self.provenance.to_dict())
         written["heatmap"] = self.heatmap(out / "coverage.png", form=heatmap_form)
         return written
+
+
+@dataclass
+class _Tables:
+    """The per-tokenizer parts of a report, gathered while the tokenizers are analysed one by one."""
+
+    parts: dict[str, list[pd.DataFrame]] = field(default_factory=lambda: {k: [] for k in VocabReport.TABLES})
+    classes: dict[str, pd.DataFrame] = field(default_factory=dict)
+    info_rows: list[dict[str, Any]] = field(default_factory=list)
+    corpus_settings: dict[str, Any] = field(default_factory=dict)
+
+    def add(self, name: str, df: pd.DataFrame, tokenizer: str) -> None:
+        self.parts[name].append(df.assign(tokenizer=tokenizer))
+
+    def concat(self, name: str) -> pd.DataFrame | None:
+        """The parts of one table, ``tokenizer`` first; None when no tokenizer gave one."""
+        if not self.parts[name]:
+            return None
+        df = pd.concat(self.parts[name], ignore_index=True)
+        ordered: pd.DataFrame = df[["tokenizer", *[c for c in df.columns if c != "tokenizer"]]]
+        return ordered
+
+    def table(self, name: str) -> pd.DataFrame:
+        """A table every tokenizer gives a part of."""
+        df = self.concat(name)
+        if df is None:
+            raise InputError(f"no {name} table: no tokenizer was analysed")
+        return df
+
+
+class _Steps:
+    """Progress over a known number of steps."""
+
+    def __init__(self, progress: Callable[[int, int], None] | None, total: int) -> None:
+        self.progress, self.total, self.done = progress, total, 0
+
+    def step(self) -> None:
+        self.done += 1
+        if self.progress:
+            self.progress(self.done, self.total)
+
+
+def _class_tables(t: Tokenizer, keywords: dict[str, list[str]], out: _Tables) -> None:
+    v = t.vocab
+    cls = classify(v, keywords)
+    out.classes[t.name] = cls
+    out.info_rows.append({
+        "tokenizer": t.name, "n_vocab": int(v.n_vocab), "n_base": int(cls["base"].sum()),
+        "n_added": int((~cls["base"]).sum()), "type": str(getattr(v, "type", "")),
+        "pre": str(getattr(v, "pre", "") or ""), "digest": str(getattr(v, "digest", "")),
+        "path": t.info.get("path", ""), "sha256": t.info.get("sha256", ""),
+    })
+    out.add("composition", composition(cls), t.name)
+    out.add("keyword_classes", keyword_token_counts(cls, list(keywords)), t.name)
+    out.add("whitespace_tokens", whitespace_lengths(cls), t.name)
+
+
+def _coverage_tables(
+    t: Tokenizer, keywords: dict[str, list[str]], operators: dict[str, list[str]], forms: list[str],
+    whitespace_max_run: int, out: _Tables,
+) -> None:
+    v = t.vocab
+    out.add("coverage", keyword_tokens(v, keywords, forms), t.name)
+    ops = keyword_tokens(v, operators, ("bare", "space")).rename(columns={"keyword": "operator"})
+    out.add("operators", ops, t.name)
+    out.add("whitespace", whitespace_runs(v, whitespace_max_run), t.name)
+
+
+def _corpus_tables(t: Tokenizer, corpus: Corpus, keywords: dict[str, list[str]], top_n: int, out: _Tables) -> None:
+    cs = corpus_stats(t.vocab, corpus, keywords=keywords, top_n=top_n)
+    out.corpus_settings[t.name] = cs.settings
+    out.add("corpus", cs.per_language, t.name)
+    out.add("corpus_files", cs.per_file, t.name)
+    out.add("top_tokens", cs.top_tokens, t.name)
+    out.add("class_counts", cs.class_counts, t.name)
+
+
+def _provenance(
+    out: _Tables, keywords: dict[str, list[str]], corpus: Corpus | None, forms: list[str],
+    extra: dict[str, Any], whitespace_max_run: int, top_n: int,
+) -> Provenance:
+    corpus_info = None if corpus is None else {
+        "root": str(corpus.root), "digest": corpus.digest, "files": len(corpus.files), "skipped": corpus.skipped,
+    }
+    model_keys = ("path", "sha256", "digest", "n_vocab", "type", "pre")
+    return Provenance(
+        settings={
+            "analysis": "vocab",
+            **extra,
+            "forms": forms,
+            "token_classes": list(TOKEN_CLASSES),
+            "class_rules": "tokprobe.lexicon.token_classes docstring; GGUF file token types; English lexicon = SCOWL "
+            f"american-english ({len(english_lexicon()):,} words)",
+            "keyword_languages": {lang: len(v) for lang, v in keywords.items()},
+            "keyword_sources": {lang: s["source"] for lang, s in keyword_sources().items() if lang in keywords},
+            "whitespace_max_run": whitespace_max_run,
+            "top_n": top_n,
+            "corpus": corpus_info,
+            "corpus_stats": out.corpus_settings,
+        },
+        models={r["tokenizer"]: {k: r[k] for k in model_keys} for r in out.info_rows},
+    )
+
+
+def _report(out: _Tables, prov: Provenance) -> VocabReport:
+    coverage = out.table("coverage")
+    ops = out.table("operators")
+    whitespace = out.table("whitespace")
+    return VocabReport(
+        tokenizers=pd.DataFrame(out.info_rows),
+        composition=out.table("composition"),
+        keyword_classes=out.table("keyword_classes"),
+        coverage=coverage,
+        coverage_summary=coverage_summary(coverage, by=("tokenizer",)),
+        operators=ops,
+        operator_summary=coverage_summary(ops.rename(columns={"operator": "keyword"}), by=("tokenizer",)),
+        whitespace=whitespace,
+        whitespace_summary=whitespace_summary(whitespace, by=("tokenizer",)),
+        whitespace_tokens=out.table("whitespace_tokens"),
+        classes=out.classes,
+        corpus=out.concat("corpus"),
+        corpus_files=out.concat("corpus_files"),
+        top_tokens=out.concat("top_tokens"),
+        class_counts=out.concat("class_counts"),
+        provenance=prov,
+    )
 
 
 def analyze(
@@ -211,100 +334,24 @@ def analyze(
         raise InputError("no tokenizers given")
     keywords = load_keywords() if keywords is None else keywords
     operators = load_operators(languages=list(keywords)) if operators is None else operators
-    forms = list(forms)
+    form_list = list(forms)
     toks: list[Tokenizer] = []
     try:
         for i, spec in enumerate(tokenizers):
             toks.append(open_tokenizer(spec, names[i] if names else None))
         _unique_names(toks)
-        steps = len(toks) * (2 if corpus is None else 3)
-        done = 0
-        parts: dict[str, list[pd.DataFrame]] = {k: [] for k in VocabReport.TABLES}
-        classes: dict[str, pd.DataFrame] = {}
-        corpus_settings: dict[str, Any] = {}
-        info_rows = []
+        steps = _Steps(progress, len(toks) * (2 if corpus is None else 3))
+        out = _Tables()
         for t in toks:
-            v = t.vocab
-            cls = classify(v, keywords)
-            classes[t.name] = cls
-            info_rows.append({
-                "tokenizer": t.name, "n_vocab": int(v.n_vocab), "n_base": int(cls["base"].sum()),
-                "n_added": int((~cls["base"]).sum()), "type": str(getattr(v, "type", "")),
-                "pre": str(getattr(v, "pre", "") or ""), "digest": str(getattr(v, "digest", "")),
-                "path": t.info.get("path", ""), "sha256": t.info.get("sha256", ""),
-            })
-            parts["composition"].append(composition(cls).assign(tokenizer=t.name))
-            parts["keyword_classes"].append(keyword_token_counts(cls, list(keywords)).assign(tokenizer=t.name))
-            parts["whitespace_tokens"].append(whitespace_lengths(cls).assign(tokenizer=t.name))
-            done += 1
-            if progress:
-                progress(done, steps)
-            kw = keyword_tokens(v, keywords, forms).assign(tokenizer=t.name)
-            parts["coverage"].append(kw)
-            op = keyword_tokens(v, operators, ("bare", "space")).rename(columns={"keyword": "operator"}).assign(tokenizer=t.name)
-            parts["operators"].append(op)
-            parts["whitespace"].append(whitespace_runs(v, whitespace_max_run).assign(tokenizer=t.name))
-            done += 1
-            if progress:
-                progress(done, steps)
+            _class_tables(t, keywords, out)
+            steps.step()
+            _coverage_tables(t, keywords, operators, form_list, whitespace_max_run, out)
+            steps.step()
             if corpus is not None:
-                cs = corpus_stats(v, corpus, keywords=keywords, top_n=top_n)
-                corpus_settings[t.name] = cs.settings
-                parts["corpus"].append(cs.per_language.assign(tokenizer=t.name))
-                parts["corpus_files"].append(cs.per_file.assign(tokenizer=t.name))
-                parts["top_tokens"].append(cs.top_tokens.assign(tokenizer=t.name))
-                parts["class_counts"].append(cs.class_counts.assign(tokenizer=t.name))
-                done += 1
-                if progress:
-                    progress(done, steps)
-
-        def cat(name: str) -> pd.DataFrame | None:
-            if not parts[name]:
-                return None
-            df = pd.concat(parts[name], ignore_index=True)
-            return df[["tokenizer", *[c for c in df.columns if c != "tokenizer"]]]
-
-        coverage = cat("coverage")
-        ops = cat("operators")
-        whitespace = cat("whitespace")
-        cov_sum = coverage_summary(coverage, by=("tokenizer",))
-        op_sum = coverage_summary(ops.rename(columns={"operator": "keyword"}), by=("tokenizer",))
-        prov = Provenance(
-            settings={
-                "analysis": "vocab",
-                **(settings or {}),
-                "forms": forms,
-                "token_classes": list(TOKEN_CLASSES),
-                "class_rules": "tokprobe.vocab.classes docstring; GGUF file token types; English lexicon = SCOWL "
-                f"american-english ({len(english_lexicon()):,} words)",
-                "keyword_languages": {l: len(v) for l, v in keywords.items()},
-                "keyword_sources": {l: s["source"] for l, s in keyword_sources().items() if l in keywords},
-                "whitespace_max_run": whitespace_max_run,
-                "top_n": top_n,
-                "corpus": None if corpus is None else {"root": str(corpus.root), "digest": corpus.digest,
-                                                       "files": len(corpus.files), "skipped": corpus.skipped},
-                "corpus_stats": corpus_settings,
-            },
-            models={r["tokenizer"]: {k: r[k] for k in ("path", "sha256", "digest", "n_vocab", "type", "pre")} for r in info_rows},
-        )
-        return VocabReport(
-            tokenizers=pd.DataFrame(info_rows),
-            composition=cat("composition"),
-            keyword_classes=cat("keyword_classes"),
-            coverage=coverage,
-            coverage_summary=cov_sum,
-            operators=ops,
-            operator_summary=op_sum,
-            whitespace=whitespace,
-            whitespace_summary=whitespace_summary(whitespace, by=("tokenizer",)),
-            whitespace_tokens=cat("whitespace_tokens"),
-            classes=classes,
-            corpus=cat("corpus"),
-            corpus_files=cat("corpus_files"),
-            top_tokens=cat("top_tokens"),
-            class_counts=cat("class_counts"),
-            provenance=prov,
-        )
+                _corpus_tables(t, corpus, keywords, top_n, out)
+                steps.step()
+        prov = _provenance(out, keywords, corpus, form_list, settings or {}, whitespace_max_run, top_n)
+        return _report(out, prov)
     finally:
         for t in toks:
             t.handle = None  # the report holds DataFrames only; loaded vocab-only models can be freed

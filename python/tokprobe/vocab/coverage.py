@@ -1,98 +1,53 @@
 """Keyword coverage: is each keyword ONE vocabulary token, in each surface form, and if not, how it splits.
 
-Forms (METHOD.md §1): ``bare`` (``def``), ``space`` (`` def``: byte-level ``Ġdef`` / SentencePiece
-``▁def``) and ``newline`` (``\\ndef``: only tokenizers without a pre-tokenizer split ever merge it).
+Forms (docs/method.md §1, :mod:`tokprobe.lexicon.forms`): ``bare`` (``def``), ``space`` (`` def``:
+byte-level ``Ġdef`` / SentencePiece ``▁def``) and ``newline`` (``\\ndef``).
 
 * ``token_id``: the vocabulary entry whose bytes are exactly the form (normal or user-defined
   entries; byte-fallback/control/unused entries never count), -1 when there is none. Coverage
   counts these. A keyword containing whitespace (PHP's ``yield from``) is never covered.
 * ``n_pieces``/``pieces``/``piece_ids``: how the tokenizer itself splits the form where it occurs in
-  text. The form is tokenized after an anchor that starts a fresh pre-token ('' first, then
-  newline, ``;``, ``(``, tab) and the tokens covering the form's bytes are reported; this undoes
-  SentencePiece's automatic space prefix. ``clean`` is False when no anchor gave a token boundary at
-  the form's start (the first piece then also holds anchor bytes).
+  text (:func:`tokprobe.lexicon.split_text`: tokenized after an anchor that starts a fresh
+  pre-token, which undoes SentencePiece's automatic space prefix). ``clean`` is False when no anchor
+  gave a token boundary at the form's start (the first piece then also holds anchor bytes).
 """
 
 from __future__ import annotations
 
 import json
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from .classes import token_kinds
+from ..lexicon.forms import FORMS, form_text, split_text
+from ..lexicon.kinds import token_kinds
 
-FORMS: tuple[str, ...] = ("bare", "space", "newline")
-_PREFIX = {"bare": "", "space": " ", "newline": "\n"}
-_ANCHORS = ("", "\n", ";", "(", "\t", "\x00")
 _COUNTED_KINDS = ("normal", "user_defined")
-
-
-def form_text(keyword: str, form: str) -> str:
-    try:
-        return _PREFIX[form] + keyword
-    except KeyError:
-        from ..errors import InputError
-
-        raise InputError(f"unknown keyword form {form!r}; use {', '.join(FORMS)}") from None
 
 
 def bytes_index(vocab: Any) -> dict[bytes, list[int]]:
     """{token bytes: [ids]} over normal and user-defined entries (ids ascending, normal first)."""
-    cached = getattr(vocab, "_tokprobe_bytes_index", None)
+    cached: dict[bytes, list[int]] | None = getattr(vocab, "_tokprobe_bytes_index", None)
     if cached is not None:
         return cached
     kinds = token_kinds(vocab)
     idx: dict[bytes, list[int]] = {}
     for want in _COUNTED_KINDS:
-        for i, (b, k) in enumerate(zip(vocab.token_bytes, kinds)):
+        for i, (b, k) in enumerate(zip(vocab.token_bytes, kinds, strict=False)):
             if k == want and b:
                 idx.setdefault(b, []).append(i)
     try:
-        setattr(vocab, "_tokprobe_bytes_index", idx)
+        vocab._tokprobe_bytes_index = idx  # a memo on the vocabulary object
     except (AttributeError, TypeError):
         pass
     return idx
 
 
-def _tokenize(vocab: Any, data: bytes) -> list[int]:
-    ids = vocab.tokenize(data, add_bos=False, special=False)
-    return [int(i) for i in np.asarray(ids).ravel()]
-
-
-def split_text(vocab: Any, text: str) -> tuple[list[int], bool]:
-    """Token ids covering ``text`` where it starts a pre-token, and whether the boundary was clean."""
-    target = text.encode("utf-8")
-    tb = vocab.token_bytes
-    fallback: list[int] | None = None
-    for anchor in _ANCHORS:
-        ids = _tokenize(vocab, anchor.encode("utf-8") + target)
-        pieces = [tb[i] for i in ids]
-        joined = b"".join(pieces)
-        if not joined.endswith(target):
-            continue
-        start = len(joined) - len(target)
-        pos = 0
-        for j, p in enumerate(pieces):
-            if pos == start:
-                return ids[j:], True
-            if pos + len(p) > start:  # this piece straddles the form's first byte
-                if fallback is None:
-                    fallback = ids[j:]
-                break
-            pos += len(p)
-        else:
-            if pos == start and not target:
-                return [], True
-    if fallback is not None:
-        return fallback, False
-    ids = _tokenize(vocab, target)
-    return ids, False
-
-
 def _piece_text(vocab: Any, i: int) -> str:
-    return vocab.token_bytes[i].decode("utf-8", "backslashreplace")
+    text: str = vocab.token_bytes[i].decode("utf-8", "backslashreplace")
+    return text
 
 
 def keyword_tokens(
@@ -115,7 +70,7 @@ def keyword_tokens(
         form_text("x", f)
     idx = bytes_index(vocab)
     split_cache: dict[str, tuple[list[int], bool]] = {}
-    rows: list[tuple] = []
+    rows: list[tuple[Any, ...]] = []
     for lang, kws in keywords.items():
         for kw in kws:
             multi = any(c.isspace() for c in kw)

@@ -9,22 +9,19 @@ or ``pip download --no-deps --no-binary :all:`` in a subprocess), extracts every
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 import shutil
-import subprocess
-import sys
 import tarfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
+from typing import Any
 
 from .. import io
+from ..cache import cache_root, hash_file
 from ..errors import FileFormatError, InputError
+from ..models.sdist import SDIST_FILENAME, SDIST_PACKAGE, SDIST_VERSION, download_sdist, find_sdist
 
-SDIST_PACKAGE = "llama-cpp-python"
-SDIST_VERSION = "0.3.36"
-SDIST_FILENAME = f"llama_cpp_python-{SDIST_VERSION}.tar.gz"
 _MEMBER_RE = re.compile(r"(?:^|/)vendor/llama\.cpp/models/ggml-vocab-([A-Za-z0-9._-]+)\.gguf$")
 PREFIX = "ggml-vocab-"
 MANIFEST = "MANIFEST.json"
@@ -53,22 +50,12 @@ DESCRIPTIONS = {
 }
 
 
-def cache_root() -> Path:
-    """tokprobe's cache directory (``tokprobe.models.default_cache_dir()``)."""
-    try:
-        from ..models import default_cache_dir  # the owner of the rule
-    except ImportError:  # models layer not importable: same rule (env TOKPROBE_CACHE, else ~/.cache/tokprobe)
-        env = os.environ.get("TOKPROBE_CACHE")
-        return Path(env).expanduser() if env else Path.home() / ".cache" / "tokprobe"
-    return Path(default_cache_dir())
-
-
-def vocab_dir(cache_dir: str | os.PathLike | None = None) -> Path:
+def vocab_dir(cache_dir: str | os.PathLike[str] | None = None) -> Path:
     """``<cache>/vocabs`` (or ``cache_dir`` itself when given)."""
     return Path(cache_dir) if cache_dir is not None else cache_root() / "vocabs"
 
 
-def short_name(path: str | os.PathLike) -> str:
+def short_name(path: str | os.PathLike[str]) -> str:
     """'ggml-vocab-qwen2.gguf' -> 'qwen2'."""
     name = Path(path).name
     if name.endswith(".gguf"):
@@ -76,7 +63,7 @@ def short_name(path: str | os.PathLike) -> str:
     return name[len(PREFIX):] if name.startswith(PREFIX) else name
 
 
-def vocab_path(name: str, cache_dir: str | os.PathLike | None = None) -> Path | None:
+def vocab_path(name: str, cache_dir: str | os.PathLike[str] | None = None) -> Path | None:
     """Path of the cached vocab GGUF called ``name`` ('qwen2', 'ggml-vocab-qwen2', ...), or None."""
     if not name or "/" in name or os.sep in name:
         return None
@@ -85,7 +72,7 @@ def vocab_path(name: str, cache_dir: str | os.PathLike | None = None) -> Path | 
     return p if p.is_file() else None
 
 
-def list_vocabs(cache_dir: str | os.PathLike | None = None) -> list[dict]:
+def list_vocabs(cache_dir: str | os.PathLike[str] | None = None) -> list[dict[str, Any]]:
     """Cached vocab files: name, path, size, description, sha256 (from the manifest)."""
     d = vocab_dir(cache_dir)
     manifest = {}
@@ -109,55 +96,9 @@ def list_vocabs(cache_dir: str | os.PathLike | None = None) -> list[dict]:
     return rows
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
-def find_sdist(cache_dir: str | os.PathLike | None = None) -> Path | None:
-    """An already downloaded sdist: env ``TOKPROBE_SDIST`` (file or directory), then ``<cache>/sdist/``."""
-    candidates: list[Path] = []
-    env = os.environ.get("TOKPROBE_SDIST")
-    if env:
-        p = Path(env).expanduser()
-        candidates.append(p / SDIST_FILENAME if p.is_dir() else p)
-    root = Path(cache_dir).parent if cache_dir is not None else cache_root()
-    candidates.append(root / "sdist" / SDIST_FILENAME)
-    candidates.append(cache_root() / "sdist" / SDIST_FILENAME)
-    for c in candidates:
-        if c.is_file():
-            return c
-    return None
-
-
-def download_sdist(dest_dir: str | os.PathLike, *, timeout: float = 1800) -> Path:
-    """``pip download --no-deps --no-binary :all: llama-cpp-python==VERSION`` into ``dest_dir``."""
-    dest = Path(dest_dir)
-    dest.mkdir(parents=True, exist_ok=True)
-    cmd = [
-        sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:",
-        "--disable-pip-version-check", "--quiet",
-        "-d", str(dest), f"{SDIST_PACKAGE}=={SDIST_VERSION}",
-    ]
-    try:
-        res = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        raise FileFormatError(f"could not download the {SDIST_PACKAGE} {SDIST_VERSION} sdist: {exc}") from None
-    out = dest / SDIST_FILENAME
-    if res.returncode != 0 or not out.is_file():
-        last = (res.stderr or res.stdout or "").strip().splitlines()[-1:] or ["no output"]
-        raise FileFormatError(
-            f"could not download the {SDIST_PACKAGE} {SDIST_VERSION} sdist with pip (exit {res.returncode}): {last[0]}"
-        )
-    return out
-
-
 def extract_vocabs(
-    sdist: str | os.PathLike,
-    dest_dir: str | os.PathLike,
+    sdist: str | os.PathLike[str],
+    dest_dir: str | os.PathLike[str],
     *,
     force: bool = False,
     progress: Callable[[int, int], None] | None = None,
@@ -172,7 +113,7 @@ def extract_vocabs(
         raise FileFormatError(f"sdist not found: {sdist}")
     dest.mkdir(parents=True, exist_ok=True)
     out: dict[str, Path] = {}
-    files: dict[str, dict] = {}
+    files: dict[str, dict[str, Any]] = {}
     try:
         with tarfile.open(sdist, mode="r|gz") as tar:  # streaming: one pass over the 77 MB archive
             for member in tar:
@@ -188,7 +129,7 @@ def extract_vocabs(
                     with io.atomic_path(target) as tmp, open(tmp, "wb") as w:
                         shutil.copyfileobj(f, w, 1 << 20)
                 out[name] = target
-                files[target.name] = {"sha256": _sha256(target), "size": target.stat().st_size, "member": member.name}
+                files[target.name] = {"sha256": hash_file(target), "size": target.stat().st_size, "member": member.name}
                 if progress is not None:
                     progress(len(out), 0)
     except (tarfile.TarError, OSError, EOFError) as exc:
@@ -200,7 +141,7 @@ def extract_vocabs(
         {
             "source": f"{SDIST_PACKAGE} {SDIST_VERSION} sdist (vendor/llama.cpp/models/)",
             "sdist": sdist.name,
-            "sdist_sha256": _sha256(sdist),
+            "sdist_sha256": hash_file(sdist),
             "license": "llama.cpp test vocabularies (MIT, llama.cpp); each vocabulary belongs to its model's authors",
             "files": files,
         },
@@ -212,8 +153,8 @@ def extract_vocabs(
 
 def fetch_vocabs(
     *,
-    sdist: str | os.PathLike | None = None,
-    cache_dir: str | os.PathLike | None = None,
+    sdist: str | os.PathLike[str] | None = None,
+    cache_dir: str | os.PathLike[str] | None = None,
     download: bool = True,
     force: bool = False,
     progress: Callable[[int, int], None] | None = None,
@@ -231,10 +172,11 @@ def fetch_vocabs(
         if not src.is_file():
             raise InputError(f"--sdist {sdist}: no such file")
     else:
-        src = find_sdist(cache_dir)
-        if src is None:
+        found = find_sdist(cache_dir)
+        if found is None:
             if not download:
                 raise FileFormatError(f"no {SDIST_FILENAME} found and downloading is off; pass --sdist FILE")
             root = Path(cache_dir).parent if cache_dir is not None else cache_root()
-            src = download_sdist(root / "sdist")
+            found = download_sdist(root / "sdist")
+        src = found
     return extract_vocabs(src, dest, force=force, progress=progress)

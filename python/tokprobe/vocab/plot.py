@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from .. import io
 from ..errors import EmptyInputError, InputError
-from ..languages import DISPLAY_NAMES
+from ..lexicon.languages import DISPLAY_NAMES
 
 
 def plot_coverage_heatmap(
-    summary: pd.DataFrame, path: str | os.PathLike, *, form: str = "any", title: str | None = None
+    summary: pd.DataFrame, path: str | os.PathLike[str], *, form: str = "any", title: str | None = None
 ) -> Path:
     """Write a heatmap of keyword coverage (share of keywords that are one token) for ``form``."""
     import matplotlib
@@ -38,7 +40,7 @@ def plot_coverage_heatmap(
     ax = fig.add_subplot(1, 1, 1)
     im = ax.imshow(np.ma.masked_invalid(values), cmap="viridis", vmin=0.0, vmax=1.0, aspect="auto")
     ax.set_xticks(range(len(toks)), labels=toks, rotation=30, ha="right")
-    ax.set_yticks(range(len(langs)), labels=[DISPLAY_NAMES.get(l, l) for l in langs])
+    ax.set_yticks(range(len(langs)), labels=[DISPLAY_NAMES.get(lang, lang) for lang in langs])
     for i in range(len(langs)):
         for j in range(len(toks)):
             v = values[i, j]
@@ -47,8 +49,14 @@ def plot_coverage_heatmap(
                         color="white" if v < 0.6 else "black")
     ax.set_title(title or f"Keywords that are one token ({form} form)", fontsize=10)
     fig.colorbar(im, ax=ax, fraction=0.04, pad=0.02)
-    fig.tight_layout()
+    save_args: dict[str, Any] = {}
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", "Tight layout not applied", UserWarning)
+        try:
+            fig.tight_layout()
+        except UserWarning:  # labels too long for the figure (tokenizer paths): let savefig grow the canvas
+            save_args["bbox_inches"] = "tight"
     target = Path(path)
     with io.atomic_path(target) as tmp:
-        fig.savefig(tmp, format="png")
+        fig.savefig(tmp, format="png", **save_args)
     return target

@@ -5,15 +5,9 @@ import pytest
 
 from tokprobe import io
 from tokprobe.errors import FileFormatError, InputError
-from tokprobe.languages import LANGUAGES
-from tokprobe.vocab.keywords import (
-    english_lexicon,
-    keyword_languages,
-    keyword_sources,
-    load_control_words,
-    load_keywords,
-    load_operators,
-)
+from tokprobe.lexicon.english import english_lexicon, load_control_words
+from tokprobe.lexicon.keywords import keyword_languages, keyword_sources, load_keywords, load_operators
+from tokprobe.lexicon.languages import LANGUAGES
 
 
 def test_shipped_lists_name_their_sources():
@@ -121,7 +115,7 @@ def test_lexicon():
 
 def test_null_keyword_survives_csv_round_trip(tmp_path):
     kw = load_keywords(languages=["javascript", "php"])
-    df = pd.DataFrame([(l, k) for l, ks in kw.items() for k in ks], columns=["language", "keyword"])
+    df = pd.DataFrame([(lang, k) for lang, ks in kw.items() for k in ks], columns=["language", "keyword"])
     assert "null" in set(df["keyword"])
     io.write_frame(df, tmp_path / "kw.csv")
     back = io.read_frame(tmp_path / "kw.csv")

@@ -1,4 +1,4 @@
-"""Classes of scored tokens, derived from the SOURCE TEXT with pygments lexers.
+"""Classes of source bytes, and of the tokens spanning them, derived from the SOURCE TEXT with pygments.
 
 Every byte of a corpus file gets the class of the pygments lexeme it belongs to; a model
 token (a byte span of the file) takes the class of its first non-whitespace byte, and a
@@ -27,10 +27,15 @@ other           everything else (plain ``Text``, ``Error``, ``Generic``, operand
 from __future__ import annotations
 
 import re
-from functools import lru_cache
+from functools import cache, lru_cache
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+from pygments.lexer import Lexer
+from pygments.lexers import TextLexer, get_lexer_by_name, get_lexer_for_filename
+from pygments.token import Comment, Keyword, Literal, Name, Operator, Punctuation, Text
+from pygments.util import ClassNotFound
 
 SOURCE_CLASSES: tuple[str, ...] = ("keyword", "identifier", "operator", "whitespace", "literal", "comment", "other")
 KEYWORD, IDENTIFIER, OPERATOR, WHITESPACE, LITERAL, COMMENT, OTHER = range(len(SOURCE_CLASSES))
@@ -56,10 +61,7 @@ _PREPROC_DIRECTIVE = re.compile(r"\s*#?\s*(?:[A-Za-z_]\w*)?")
 
 
 @lru_cache(maxsize=64)
-def _lexer(language: str | None, suffix: str, name: str):
-    from pygments.lexers import TextLexer, get_lexer_by_name, get_lexer_for_filename
-    from pygments.util import ClassNotFound
-
+def _lexer(language: str | None, suffix: str, name: str) -> Lexer:
     opts = dict(stripnl=False, stripall=False, ensurenl=False)
     if name:
         try:
@@ -77,16 +79,14 @@ def _lexer(language: str | None, suffix: str, name: str):
     return TextLexer(**opts)
 
 
-def lexer_for(path: str | Path | None = None, language: str | None = None):
+def lexer_for(path: str | Path | None = None, language: str | None = None) -> Lexer:
     """The pygments lexer used for a file: by file name first, then by language name; plain text else."""
     name = Path(path).name if path else ""
     return _lexer(language, Path(name).suffix.lower(), name)
 
 
-@lru_cache(maxsize=None)
-def _class_of(ttype) -> int:
-    from pygments.token import Comment, Keyword, Literal, Name, Operator, Punctuation, Text
-
+@cache
+def _class_of(ttype: Any) -> int:  # a pygments token type
     if ttype in Keyword or ttype in Operator.Word:
         return KEYWORD
     if ttype in Comment.PreprocFile:
@@ -117,8 +117,6 @@ def _utf8_lengths(text: str) -> np.ndarray:
 
 def byte_classes(text: str, path: str | Path | None = None, language: str | None = None) -> np.ndarray:
     """Class id (index into :data:`SOURCE_CLASSES`) of every UTF-8 byte of ``text``."""
-    from pygments.token import Comment
-
     n_chars = len(text)
     char_cls = np.full(n_chars, OTHER, dtype=np.uint8)
     lexer = lexer_for(path, language)

@@ -1,10 +1,10 @@
-"""Keyword and operator lists per language, the English control words and the English lexicon.
+"""Keyword and operator lists per language (shared by every analysis).
 
 Shipped data: ``tokprobe/data/keywords/<language>.json`` — one file per language with its
 ``source`` (the language reference it was taken from), ``url``, ``notes``, ``keywords`` and
 ``operators`` (operators and punctuation). ``load_keywords()`` returns {language: [keyword, ...]}.
 
-A user keyword file (JSON, or TOML on Python >= 3.11) is a mapping language -> list of keywords::
+A user keyword file (JSON or TOML) is a mapping language -> list of keywords::
 
     {"python": ["def", "lambda"], "C++": ["co_await"]}
 
@@ -16,36 +16,36 @@ shipped ones; with ``extend=False`` they replace them (only the user's languages
 
 from __future__ import annotations
 
-import gzip
 import json
 import os
-import re
-from functools import lru_cache
+import tomllib
+from collections.abc import Iterable
+from functools import cache
 from pathlib import Path
+from typing import Any
 
-from ..errors import EmptyInputError, FileFormatError, InputError
-from ..languages import LANGUAGES, normalize_language
+from ..errors import FileFormatError, InputError
+from .languages import LANGUAGES, normalize_language
 
 DATA_DIR = Path(__file__).resolve().parent.parent / "data"
 KEYWORD_DIR = DATA_DIR / "keywords"
-CONTROL_WORDS_FILE = DATA_DIR / "english_control_words.txt"
-LEXICON_FILE = DATA_DIR / "english_lexicon.txt.gz"
 
 
-@lru_cache(maxsize=None)
-def _shipped(language: str) -> dict:
+@cache
+def _shipped(language: str) -> dict[str, Any]:
     path = KEYWORD_DIR / f"{language}.json"
     with open(path, encoding="utf-8") as f:
-        return json.load(f)
+        data: dict[str, Any] = json.load(f)
+    return data
 
 
 def shipped_languages() -> list[str]:
     """Languages with a shipped keyword file, in :data:`LANGUAGES` order."""
     have = {p.stem for p in KEYWORD_DIR.glob("*.json")}
-    return [l for l in LANGUAGES if l in have] + sorted(have - set(LANGUAGES))
+    return [lang for lang in LANGUAGES if lang in have] + sorted(have - set(LANGUAGES))
 
 
-def keyword_sources() -> dict[str, dict]:
+def keyword_sources() -> dict[str, dict[str, Any]]:
     """{language: {name, source, url, notes, n_keywords, n_operators}} of the shipped lists."""
     out = {}
     for lang in shipped_languages():
@@ -73,7 +73,7 @@ def _check_list(values: object, where: str) -> list[str]:
     return out
 
 
-def _read_user_file(path: str | os.PathLike) -> dict:
+def _read_user_file(path: str | os.PathLike[str]) -> dict[str, Any]:
     p = Path(path).expanduser()
     if not p.is_file():
         raise InputError(f"keyword file not found: {p}")
@@ -82,10 +82,6 @@ def _read_user_file(path: str | os.PathLike) -> dict:
     except (OSError, UnicodeDecodeError) as exc:
         raise FileFormatError(f"keyword file {p}: unreadable ({exc.__class__.__name__})") from None
     if p.suffix.lower() == ".toml":
-        try:
-            import tomllib
-        except ImportError:  # Python 3.10
-            raise FileFormatError(f"keyword file {p}: TOML needs Python >= 3.11; use JSON") from None
         try:
             data = tomllib.loads(raw)
         except tomllib.TOMLDecodeError as exc:
@@ -100,7 +96,7 @@ def _read_user_file(path: str | os.PathLike) -> dict:
     return data
 
 
-def parse_keyword_mapping(data: dict, where: str = "keywords", key: str = "keywords") -> dict[str, list[str]]:
+def parse_keyword_mapping(data: dict[str, Any], where: str = "keywords", key: str = "keywords") -> dict[str, list[str]]:
     """Validate a mapping language -> list (or {key: list}) and canonicalise the language names."""
     out: dict[str, list[str]] = {}
     for lang, value in data.items():
@@ -120,8 +116,8 @@ def parse_keyword_mapping(data: dict, where: str = "keywords", key: str = "keywo
 
 def _merge(base: dict[str, list[str]], extra: dict[str, list[str]], extend: bool) -> dict[str, list[str]]:
     if not extend:
-        return {l: list(v) for l, v in extra.items()}
-    out = {l: list(v) for l, v in base.items()}
+        return {lang: list(v) for lang, v in extra.items()}
+    out = {lang: list(v) for lang, v in base.items()}
     for lang, kws in extra.items():
         cur = out.setdefault(lang, [])
         cur.extend(k for k in kws if k not in cur)
@@ -129,43 +125,50 @@ def _merge(base: dict[str, list[str]], extra: dict[str, list[str]], extend: bool
 
 
 def _order(d: dict[str, list[str]]) -> dict[str, list[str]]:
-    return {l: d[l] for l in [x for x in LANGUAGES if x in d] + [x for x in d if x not in LANGUAGES]}
+    return {lang: d[lang] for lang in [x for x in LANGUAGES if x in d] + [x for x in d if x not in LANGUAGES]}
+
+
+def select_languages(lists: dict[str, list[str]], languages: Iterable[str]) -> dict[str, list[str]]:
+    """The lists of ``languages`` (names normalised), in that order; a language without a list is an error."""
+    wanted = [normalize_language(lang) for lang in languages]
+    missing = [lang for lang in wanted if lang not in lists]
+    if missing:
+        raise InputError(f"no keyword list for {', '.join(missing)}")
+    return {lang: lists[lang] for lang in wanted}
 
 
 def load_keywords(
-    path: str | os.PathLike | None = None,
+    path: str | os.PathLike[str] | None = None,
     extend: bool = True,
-    languages: "list[str] | tuple[str, ...] | None" = None,
+    languages: list[str] | tuple[str, ...] | None = None,
 ) -> dict[str, list[str]]:
     """{language: [keyword, ...]}: the shipped lists, extended or replaced by the user's file at ``path``.
 
     ``languages``: keep only these (canonicalised; unknown names raise InputError).
     """
-    shipped = {l: list(_shipped(l)["keywords"]) for l in shipped_languages()}
-    result = shipped if path is None else _merge(shipped, parse_keyword_mapping(_read_user_file(path), str(path)), extend)
+    shipped = {lang: list(_shipped(lang)["keywords"]) for lang in shipped_languages()}
+    result = shipped
+    if path is not None:
+        result = _merge(shipped, parse_keyword_mapping(_read_user_file(path), str(path)), extend)
     if languages is not None:
-        wanted = [normalize_language(l) for l in languages]
-        missing = [l for l in wanted if l not in result]
-        if missing:
-            raise InputError(f"no keyword list for {', '.join(missing)}")
-        result = {l: result[l] for l in wanted}
+        result = select_languages(result, languages)
     if not any(result.values()):
         raise InputError("the keyword lists are empty")
     return _order(result)
 
 
 def load_operators(
-    path: str | os.PathLike | None = None,
+    path: str | os.PathLike[str] | None = None,
     extend: bool = True,
-    languages: "list[str] | tuple[str, ...] | None" = None,
+    languages: list[str] | tuple[str, ...] | None = None,
 ) -> dict[str, list[str]]:
     """{language: [operator or punctuator, ...]} (shipped; a user file in the keyword format may extend it)."""
-    shipped = {l: list(_shipped(l).get("operators", [])) for l in shipped_languages()}
+    shipped = {lang: list(_shipped(lang).get("operators", [])) for lang in shipped_languages()}
     result = shipped
     if path is not None:
         result = _merge(shipped, parse_keyword_mapping(_read_user_file(path), str(path), key="operators"), extend)
     if languages is not None:
-        result = {l: result.get(l, []) for l in (normalize_language(x) for x in languages)}
+        result = {lang: result.get(lang, []) for lang in (normalize_language(x) for x in languages)}
     return _order(result)
 
 
@@ -178,26 +181,3 @@ def keyword_languages(keywords: dict[str, list[str]]) -> dict[str, tuple[str, ..
             if lang not in langs:
                 langs.append(lang)
     return {k: tuple(v) for k, v in inv.items()}
-
-
-def load_control_words(path: str | os.PathLike | None = None) -> list[str]:
-    """The fixed English control word list for NLP (one word a line, '#' comments)."""
-    p = Path(path) if path is not None else CONTROL_WORDS_FILE
-    try:
-        lines = p.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise FileFormatError(f"control word file {p}: unreadable ({exc.__class__.__name__})") from None
-    words = [w.strip() for w in lines if w.strip() and not w.lstrip().startswith("#")]
-    if not words:
-        raise EmptyInputError(f"control word file {p} has no words")
-    return list(dict.fromkeys(words))
-
-
-@lru_cache(maxsize=1)
-def english_lexicon() -> frozenset[str]:
-    """Lower-case ASCII English words (SCOWL size-50 'american-english', see data/LICENSE-SCOWL.txt).
-
-    Used by the token classifier to tell natural-language words from identifier fragments.
-    """
-    with gzip.open(LEXICON_FILE, "rt", encoding="utf-8") as f:
-        return frozenset(w for w in f.read().split() if re.fullmatch(r"[a-z]+", w))

@@ -1,9 +1,9 @@
 import numpy as np
 import pytest
 
-from tokprobe.vocab.classes import TOKEN_CLASSES, class_map, classify, composition, whitespace_lengths
-from tokprobe.vocab.fake import FakeVocab, tiny_vocab
-from tokprobe.vocab.keywords import load_keywords
+from tokprobe.lexicon.keywords import load_keywords
+from tokprobe.lexicon.token_classes import TOKEN_CLASSES, classify
+from tokprobe.testing import FakeVocab, tiny_vocab
 
 
 @pytest.fixture(scope="module")
@@ -56,27 +56,8 @@ def test_invalid_utf8_is_other():
     assert df["cls"].tolist() == ["identifier", "other"] and df["utf8"].tolist() == [True, False]
 
 
-def test_class_map_and_composition(classes):
-    v = tiny_vocab()
-    cm = class_map(v)
-    assert cm.dtype == np.int32 and cm.shape == (v.n_vocab,)
-    assert [TOKEN_CLASSES[c] for c in cm] == classes["cls"].astype(str).tolist()
-    comp = composition(classes)
-    assert comp["class"].tolist() == list(TOKEN_CLASSES)
-    assert comp["n_tokens"].sum() == v.n_vocab
-    assert comp["share"].sum() == pytest.approx(1.0)
-    assert (comp["n_base"] + comp["n_added"] == comp["n_tokens"]).all()
-
-
 def test_keywords_argument_changes_classes():
     v = tiny_vocab()
     df = classify(v, {"python": ["tion"]})
     assert cls_of(df, "tion") == "keyword" and cls_of(df, "def") == "identifier"
     assert cls_of(classify(v, load_keywords()), "def") == "keyword"
-
-
-def test_whitespace_shapes(classes):
-    ws = whitespace_lengths(classes)
-    shapes = dict(zip(ws["length"].astype(str) + ws["shape"], ws["shape"]))
-    assert set(ws["shape"]) == {"spaces", "tabs", "newlines", "newline+spaces"}
-    assert "5newline+spaces" in shapes

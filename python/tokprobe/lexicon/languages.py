@@ -1,6 +1,6 @@
 """Programming languages tokprobe knows: canonical names, aliases and file extensions.
 
-Defined once here and shared by every analysis (keyword lists, corpus loading, breakdowns).
+Defined once here and shared by the corpus loader and every analysis (keyword lists, breakdowns).
 The canonical names are the keys of the keyword data files (``tokprobe/data/keywords/<name>.json``).
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from .errors import InputError
+from ..errors import InputError
 
 #: Canonical language names, in the paper's order (React/JSX last).
 LANGUAGES: tuple[str, ...] = (
@@ -77,7 +77,7 @@ EXTENSIONS: dict[str, str] = {
 FILENAMES: dict[str, str] = {"Rakefile": "ruby", "Gemfile": "ruby"}
 
 
-def normalize_language(name: str, known: "tuple[str, ...] | list[str] | set[str] | None" = None) -> str:
+def normalize_language(name: str, known: tuple[str, ...] | list[str] | set[str] | None = None) -> str:
     """Canonical name of ``name`` ('C++' -> 'cpp', 'JS' -> 'javascript'); InputError when unknown.
 
     ``known``: extra canonical names accepted as they are (e.g. languages of a user keyword file).
@@ -94,11 +94,14 @@ def normalize_language(name: str, known: "tuple[str, ...] | list[str] | set[str]
     raise InputError(f"unknown language {name!r}; known: {', '.join(LANGUAGES)}")
 
 
-def parse_languages(spec: "str | list[str] | tuple[str, ...] | None") -> list[str] | None:
+def parse_languages(spec: str | list[str] | tuple[str, ...] | None) -> list[str] | None:
     """'python,c++ js' or a list -> canonical names (order kept, duplicates dropped); None stays None."""
     if spec is None:
         return None
-    items = spec.replace(",", " ").split() if isinstance(spec, str) else [s for part in spec for s in str(part).replace(",", " ").split()]
+    if isinstance(spec, str):
+        items = spec.replace(",", " ").split()
+    else:
+        items = [s for part in spec for s in str(part).replace(",", " ").split()]
     out: list[str] = []
     for item in items:
         lang = normalize_language(item)
@@ -109,7 +112,7 @@ def parse_languages(spec: "str | list[str] | tuple[str, ...] | None") -> list[st
     return out
 
 
-def detect_language(path: str | os.PathLike) -> str | None:
+def detect_language(path: str | os.PathLike[str]) -> str | None:
     """Language of a source file from its extension (or well-known file name); None when unknown."""
     p = Path(path)
     if p.name in FILENAMES:

@@ -1,8 +1,8 @@
 import pytest
 
 from tokprobe.errors import InputError
-from tokprobe.languages import EXTENSIONS, LANGUAGES, detect_language, normalize_language, parse_languages
-from tokprobe.vocab.keywords import shipped_languages
+from tokprobe.lexicon.keywords import shipped_languages
+from tokprobe.lexicon.languages import EXTENSIONS, LANGUAGES, detect_language, normalize_language, parse_languages
 
 
 def test_the_papers_twelve_languages():

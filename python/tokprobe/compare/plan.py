@@ -1,0 +1,239 @@
+"""The plan of a comparison: its models, token stream, windows, stores and the work that remains.
+
+:func:`open_models` opens the models named on the command line (vocab-only), :func:`build_plan`
+tokenizes the corpus, plans the windows and opens every store (which is what makes a run
+resumable); the passes then only read the :class:`RunPlan`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .. import io
+from .._version import __version__
+from ..cache import compare_dir, reference_dir
+from ..corpus import load_corpus
+from ..errors import InputError, VocabMismatchError
+from ..models import LabelledModel, Window, is_model, open_labelled, plan_windows, unique_labels
+from .settings import (
+    KEY_LENGTH,
+    Settings,
+    independent_nll_key,
+    reference_cache_key,
+    reference_key,
+    reference_nll_key,
+    run_key,
+    variant_key,
+)
+from .store import ChunkStore
+from .stream import TokenStream, build_stream
+
+
+@dataclass
+class IndependentRun:
+    """A variant with another vocabulary: scored alone on its own token stream."""
+
+    model: LabelledModel
+    stream: TokenStream
+    windows: list[Window]
+    store: ChunkStore
+
+
+@dataclass
+class RunPlan:
+    settings: Settings
+    reference: LabelledModel
+    variants: list[LabelledModel]
+    stream: TokenStream  # the reference's tokenization of the corpus
+    windows: list[Window]
+    run_dir: Path
+    corpus_digest: str
+    ref_key: str
+    stores: dict[str, ChunkStore]  # label -> comparison state of each variant sharing the vocabulary
+    ref_store: ChunkStore | None  # the reference cache (cached modes with such variants)
+    ref_nll_store: ChunkStore | None  # the reference alone, when no variant shares its vocabulary
+    independent: dict[str, IndependentRun]  # label -> a variant with another vocabulary
+    floor_path: Path
+    want_floor: bool
+    floor: dict[str, Any] = field(default_factory=dict)
+    reference_cache: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def shared(self) -> list[LabelledModel]:
+        return [e for e in self.variants if e.same_vocab]
+
+    @property
+    def different(self) -> list[LabelledModel]:
+        return [e for e in self.variants if not e.same_vocab]
+
+    @property
+    def n_scored(self) -> int:
+        return sum(w.n_scored for w in self.windows)
+
+
+def remaining(store: ChunkStore, windows: list[Window]) -> int:
+    """Scored tokens of the windows ``store`` has not finished."""
+    done = store.done_windows()
+    return sum(w.n_scored for w in windows if w.index not in done)
+
+
+# -- models ---------------------------------------------------------------------------------------------
+def check_vocab(reference: Any, variant: Any, ref_label: str = "reference", var_label: str = "variant") -> None:
+    """Raise :class:`VocabMismatchError` unless the two vocabularies have the same token texts."""
+    rv = reference.vocab if hasattr(reference, "vocab") else reference
+    vv = variant.vocab if hasattr(variant, "vocab") else variant
+    if rv.n_vocab == vv.n_vocab and rv.digest == vv.digest:
+        return
+    diff = rv.first_difference(vv)
+    where = ""
+    if diff is not None:
+        i, mine, theirs = diff
+        where = f"; first differing token {i}: {mine!r} in {ref_label}, {theirs!r} in {var_label}"
+    raise VocabMismatchError(
+        f"{var_label} does not share the vocabulary of {ref_label} "
+        f"({rv.n_vocab} vs {vv.n_vocab} tokens{where}); use --allow-different-vocab for "
+        f"tokenizer-independent metrics only"
+    )
+
+
+def variant_specs(variants: Any) -> list[Any]:
+    """The variants argument as a non-empty list (one name, path or Model is a list of one)."""
+    if isinstance(variants, (str, os.PathLike)) or is_model(variants):
+        variants = [variants]
+    specs = list(variants)
+    if not specs:
+        raise InputError("name at least one variant to compare with the reference")
+    return specs
+
+
+def open_models(reference: Any, variants: Sequence[Any], settings: Settings) -> list[LabelledModel]:
+    """The reference then each variant, labelled uniquely (on failure the opened ones are closed)."""
+    opened: list[LabelledModel] = []
+    try:
+        for spec in [reference, *variants]:
+            opened.append(open_labelled(spec, threads=settings.threads, seed=settings.seed))
+    except BaseException:
+        for e in opened:
+            e.close()
+        raise
+    for e, label in zip(opened, unique_labels([e.label for e in opened]), strict=True):
+        e.label = label
+    return opened
+
+
+def mark_vocabularies(ref: LabelledModel, variants: list[LabelledModel], allow_different_vocab: bool) -> None:
+    """Check each variant's vocabulary against the reference's; flag the different ones if allowed."""
+    for e in variants:
+        try:
+            check_vocab(ref.handle, e.handle, ref.label, e.label)
+        except VocabMismatchError:
+            if not allow_different_vocab:
+                raise
+            e.same_vocab = False
+
+
+# -- the plan -------------------------------------------------------------------------------------------
+def resolve_corpus(corpus: Any, language: str | None) -> Any:
+    """A loaded corpus as it is, else :func:`tokprobe.corpus.load_corpus` of the argument."""
+    if corpus is not None and hasattr(corpus, "files"):
+        return corpus
+    return load_corpus(corpus, language=language)
+
+
+def _variant_store(run_dir: Path, ref_key: str, ref: LabelledModel, e: LabelledModel, n_windows: int,
+                   settings: Settings, resume: bool) -> ChunkStore:
+    key = variant_key(ref_key, e.sha256, settings)
+    return ChunkStore.open(run_dir / "state" / key[:KEY_LENGTH], {
+        "key": key, "kind": "comparison", "mode": settings.mode, "reference": ref.sha256, "variant": e.sha256,
+        "variant_label": e.label, "n_windows": n_windows, "settings": settings.to_dict(),
+    }, resume=resume)
+
+
+def _reference_cache(cache_dir: Path, ref_key: str, ref: LabelledModel, stream: TokenStream,
+                     windows: list[Window], corpus_digest: str, settings: Settings) -> ChunkStore:
+    kind = "exact" if settings.mode == "cache-exact" else "topk"
+    rkey = reference_cache_key(ref_key, kind, settings.topk)
+    return ChunkStore.open(cache_dir / f"{rkey[:KEY_LENGTH]}-{kind}", {
+        "key": rkey, "kind": kind, "topk": settings.topk if kind == "topk" else None,
+        "reference": ref.info(), "tokens_digest": stream.digest, "corpus_digest": corpus_digest,
+        "n_tokens": len(stream), "n_vocab": int(ref.vocab.n_vocab), "n_windows": len(windows),
+        "n_scored": sum(w.n_scored for w in windows), "settings": {**settings.eval_key(), "mode": settings.mode},
+        "tokprobe_version": __version__,
+    }, resume=True)  # a finished reference cache is always reusable
+
+
+def _independent_run(files: Any, run_dir: Path, e: LabelledModel, settings: Settings, resume: bool) -> IndependentRun:
+    s = build_stream(files, e.handle, e.vocab, max_tokens=settings.max_tokens)
+    p = plan_windows(len(s), settings.n_ctx, scheme=settings.scheme, stride=settings.stride, add_bos=e.vocab.add_bos)
+    key = independent_nll_key(e.sha256, s.digest, settings)
+    st = ChunkStore.open(run_dir / "state" / key[:KEY_LENGTH], {"key": key, "kind": "nll", "model": e.sha256,
+                                                                "label": e.label}, resume=resume)
+    return IndependentRun(e, s, p, st)
+
+
+def build_plan(settings: Settings, ref: LabelledModel, variants: list[LabelledModel], corpus_obj: Any, *,
+               run_dir: str | os.PathLike[str] | None, cache_dir: str | os.PathLike[str] | None, resume: bool,
+               floor: bool) -> RunPlan:
+    """Tokenize, plan the windows, derive the keys and open every store of the run."""
+    stream = build_stream(corpus_obj.files, ref.handle, ref.vocab, max_tokens=settings.max_tokens)
+    windows = plan_windows(len(stream), settings.n_ctx, scheme=settings.scheme, stride=settings.stride,
+                           add_bos=ref.vocab.add_bos)
+    corpus_digest = str(getattr(corpus_obj, "digest", ""))
+    ref_key = reference_key(ref.sha256, stream.digest, settings)
+    rkey = run_key(ref_key, [e.sha256 for e in variants], settings)
+    rdir = Path(run_dir) if run_dir is not None else compare_dir() / rkey[:KEY_LENGTH]
+    rdir.mkdir(parents=True, exist_ok=True)
+    shared = [e for e in variants if e.same_vocab]
+    cdir = Path(cache_dir) if cache_dir is not None else reference_dir()
+    stores = {e.label: _variant_store(rdir, ref_key, ref, e, len(windows), settings, resume) for e in shared}
+    ref_store = None
+    if settings.mode != "lockstep" and shared:
+        ref_store = _reference_cache(cdir, ref_key, ref, stream, windows, corpus_digest, settings)
+    ref_nll_store = None
+    if not shared:
+        key = reference_nll_key(ref_key)
+        ref_nll_store = ChunkStore.open(rdir / "state" / key[:KEY_LENGTH], {"key": key, "kind": "nll",
+                                                                            "model": ref.sha256}, resume=resume)
+    independent = {e.label: _independent_run(corpus_obj.files, rdir, e, settings, resume)
+                   for e in variants if not e.same_vocab}
+    plan = RunPlan(settings, ref, variants, stream, windows, rdir, corpus_digest, ref_key, stores, ref_store,
+                   ref_nll_store, independent, rdir / "state" / f"floor-{ref_key[:KEY_LENGTH]}.json", floor)
+    if floor:
+        plan.floor = recorded_floor(plan)
+    return plan
+
+
+def recorded_floor(plan: RunPlan) -> dict[str, Any]:
+    """The self-floor an earlier run recorded with the reference cache or in the run directory."""
+    if plan.ref_store is not None and "floor" in plan.ref_store.manifest:
+        return dict(plan.ref_store.manifest["floor"])
+    if plan.floor_path.exists():
+        return dict(io.read_json(plan.floor_path))
+    return {}
+
+
+def progress_totals(plan: RunPlan) -> tuple[int, int]:
+    """(total, done) scored tokens over every pass the run needs."""
+    n_plan = plan.n_scored
+    total, done = 0, 0
+    if plan.settings.mode == "lockstep":
+        if plan.stores:
+            total += n_plan
+            done += n_plan - max(remaining(s, plan.windows) for s in plan.stores.values())
+    else:
+        for s in [plan.ref_store, *plan.stores.values()]:
+            if s is not None:
+                total += n_plan
+                done += n_plan - remaining(s, plan.windows)
+    if plan.ref_nll_store is not None:
+        total += n_plan
+        done += n_plan - remaining(plan.ref_nll_store, plan.windows)
+    for run in plan.independent.values():
+        n = sum(w.n_scored for w in run.windows)
+        total += n
+        done += n - remaining(run.store, run.windows)
+    return total, done
