@@ -74,8 +74,8 @@ def lockstep(ref: str, var: str, corpus: str | None, n_ctx: int, max_tokens: int
     from tokprobe.compare import compare
 
     with tempfile.TemporaryDirectory() as d:
-        r = compare(ref, [var], corpus, n_ctx=n_ctx, batch=n_ctx, max_tokens=max_tokens, threads=threads, floor=False,
-                    run_dir=Path(d) / "run", cache_dir=Path(d) / "cache")
+        r = compare(ref, [var], corpus, n_ctx=n_ctx, batch=n_ctx, max_tokens=max_tokens, threads=threads,
+                    scheme="llama", floor=False, run_dir=Path(d) / "run", cache_dir=Path(d) / "cache")
         return r.timings["passes_s"], int(r.summary.loc[0, "n_tokens"]), dict(r.timings)
 
 
@@ -88,8 +88,8 @@ n_ctx, max_tokens, threads = int(n_ctx), int(max_tokens), int(threads)
 if what == "compare":
     from tokprobe.compare import compare
     with tempfile.TemporaryDirectory() as d:
-        r = compare(ref, [var], corpus, n_ctx=n_ctx, batch=n_ctx, max_tokens=max_tokens, threads=threads, floor=False,
-                    run_dir=Path(d) / "run", cache_dir=Path(d) / "cache")
+        r = compare(ref, [var], corpus, n_ctx=n_ctx, batch=n_ctx, max_tokens=max_tokens, threads=threads,
+                    scheme="llama", floor=False, run_dir=Path(d) / "run", cache_dir=Path(d) / "cache")
         n = int(r.summary.loc[0, "n_tokens"])
 else:  # decode-only baseline: the same two models over the same windows, logits untouched
     sys.path.insert(0, sys.argv[8])
@@ -114,12 +114,13 @@ def cache_bytes(ref: str, var: str, corpus: str | None, n_ctx: int, max_tokens: 
     with tempfile.TemporaryDirectory() as d:
         for mode in ("cache-exact", "cache-topk"):
             r = compare(ref, [var], corpus, n_ctx=n_ctx, batch=n_ctx, max_tokens=max_tokens, threads=threads,
-                        mode=mode, topk=topk, floor=False, run_dir=Path(d) / mode, cache_dir=Path(d) / "cache")
+                        scheme="llama", mode=mode, topk=topk, floor=False, run_dir=Path(d) / mode,
+                        cache_dir=Path(d) / "cache")
             s = r.summary.iloc[0]
             out[mode] = {"bytes_per_token": r.reference_cache["bytes_per_token"], "kl_mean": float(s["kl_mean"]),
                          "kl_lower_mean": float(s["kl_lower_mean"]), "kl_upper_mean": float(s["kl_upper_mean"])}
         r = compare(ref, [var], corpus, n_ctx=n_ctx, batch=n_ctx, max_tokens=max_tokens, threads=threads,
-                    floor=False, run_dir=Path(d) / "lockstep", cache_dir=Path(d) / "cache")
+                    scheme="llama", floor=False, run_dir=Path(d) / "lockstep", cache_dir=Path(d) / "cache")
         out["lockstep_kl_mean"] = float(r.summary.loc[0, "kl_mean"])
     return out
 

@@ -16,6 +16,7 @@ import pytest
 
 from tokprobe import core, models
 from tokprobe.coldstart import coldstart
+from tokprobe.coldstart.chain import CHAIN_RULE, boundary_mask
 from tokprobe.errors import InputError
 from tokprobe.lexicon import classify, token_kinds
 
@@ -252,11 +253,16 @@ def test_chained_keyword_probabilities(tiny):
             row = row0 if j == 0 else tiny.logits_after([eos, *ids[:j]])
             lp += np.log(_softmax64(row)[t])
         assert r.logprob == pytest.approx(lp, abs=2e-3), r.form_text
+        # ... times the chance that a new word starts next (boundary_mask: no identifier character first)
+        end = _softmax64(tiny.logits_after([eos, *ids]))[boundary_mask(tiny.vocab.token_bytes)].sum()
+        assert r.logprob_word == pytest.approx(lp + np.log(end), abs=2e-3), r.form_text
         if r.n_pieces == 1 and r.single_token_id == ids[0]:
             kp = res.keyword_probs.set_index("token_id")
             assert r.p == pytest.approx(kp.loc[ids[0], "p"], rel=1e-5)
     assert (ch.n_pieces > 1).any(), "expected at least one multi-token keyword form"
-    assert res.summary.pkp_chained[0] == pytest.approx(ch.p.sum())
+    # Summed as whole words over the counted forms (no keyword's mass counted inside another's).
+    assert res.summary.pkp_chained[0] == pytest.approx(ch.p_word[ch.counted].sum())
+    assert res.provenance.settings["chain_rule"] == CHAIN_RULE
 
 
 def test_write_outputs(tiny_paths, tmp_path):

@@ -190,3 +190,52 @@ def test_holders_and_spearman():
     d = np.array([0.0, 0.3, 0.1, 0.3, 0.0])
     assert metrics.largest_shifts(np.zeros(5), d, 2).tolist() == [1, 3]
     assert metrics.largest_shifts(np.zeros(5), -d, 3).tolist() == [1, 3, 2]
+
+
+class _TableModel:
+    """A model double: ``vocab``, ``tokenize`` and next-token distributions given per context."""
+
+    def __init__(self, vocab: TableVocab, rows: dict[tuple[int, ...], list[float]]) -> None:
+        self.vocab, self.rows = vocab, rows
+        self.asked: list[tuple[int, ...]] = []
+
+    def tokenize(self, text: str, *, add_bos: bool = False, special: bool = False) -> np.ndarray:
+        return self.vocab.tokenize(text, add_bos=add_bos, special=special)
+
+    def logits(self, ctx: tuple[int, ...]) -> np.ndarray:
+        uniform = [1.0 / self.vocab.n_vocab] * self.vocab.n_vocab
+        return np.log(np.asarray(self.rows.get(ctx, uniform), dtype=np.float32))
+
+    def logits_for_contexts(self, contexts: list[list[int]]) -> np.ndarray:
+        self.asked += [tuple(c) for c in contexts]
+        return np.stack([self.logits(tuple(c)) for c in contexts])
+
+
+def test_chained_keywords_count_whole_words_only():
+    """`for` and `foreach` (= `for` + `each`) overlap: P(`for`) holds P(`foreach`). Counted as whole
+    words (a boundary token next) they are disjoint; `for(` extends `for` by a boundary token, so its
+    mass is inside `for`'s and it is not summed."""
+    from tokprobe.coldstart.chain import CHAIN_RULE, boundary_mask, chain_table, chained_mass
+
+    vocab = TableVocab([("</s>", b"", "control"), ("<s>", b"", "control"), ("for", b"for", "normal"),
+                        ("each", b"each", "normal"), ("(", b"(", "normal"), ("x", b"x", "normal")])
+    assert boundary_mask(vocab.token_bytes).tolist() == [True, True, False, False, True, False]
+    bos, for_, each, paren = (1,), 2, 3, 4
+    model = _TableModel(vocab, {
+        bos: [0.05, 0.05, 0.4, 0.1, 0.1, 0.3],                      # P(for) = 0.4
+        (*bos, for_): [0.1, 0.05, 0.05, 0.3, 0.4, 0.1],             # P(each | for) = 0.3, boundary 0.55
+        (*bos, for_, each): [0.2, 0.05, 0.05, 0.05, 0.5, 0.15],     # boundary after foreach 0.75
+        (*bos, for_, paren): [0.5, 0.1, 0.1, 0.1, 0.1, 0.1],        # boundary after for( 0.7
+    })
+    sets = build_token_sets(vocab, {"x": ["for", "foreach", "for("]}, ["the"], keyword_forms="bare")
+    cold = model.logits(bos)
+    lse = float(np.log(np.exp(cold.astype(np.float64)).sum()))
+    t = chain_table(model, bos, cold, lse, sets).set_index("keyword")
+    assert t.loc["foreach", "piece_ids"] == f"{for_} {each}" and t.loc["for(", "piece_ids"] == f"{for_} {paren}"
+    # The pieces alone overlap: 0.4 + 0.4 * 0.3 + 0.4 * 0.4 = 0.68 > P(first token is `for`) = 0.4.
+    assert t["p"].to_numpy() == pytest.approx([0.4, 0.12, 0.16], rel=1e-5)
+    # As whole words: for 0.4 * 0.55 = 0.22, foreach 0.4 * 0.3 * 0.75 = 0.09, for( 0.4 * 0.4 * 0.7 = 0.112.
+    assert t["p_word"].to_numpy() == pytest.approx([0.22, 0.09, 0.112], rel=1e-5)
+    assert t["counted"].tolist() == [True, True, False]
+    assert chained_mass(t) == pytest.approx(0.31, rel=1e-5)  # for or foreach as a word; for( lies inside for
+    assert "word-boundary" in CHAIN_RULE

@@ -67,27 +67,13 @@ export function debounce(fn, ms = 100) {
 
 def _write_swapped_vocab_model(d: Path, model: Path) -> Path:
     """A tiny model whose vocabulary swaps the texts of tokens 1000 and 1001 (same size, other texts)."""
-    import gguf
+    from tokprobe.testing import make_tiny_model, write_tokenizer_variant
 
-    from tokprobe.models import validate_gguf
-    from tokprobe.testing import make_tiny_model, to_writer_value, value_types
+    def swap(texts: list) -> list:
+        texts[1000], texts[1001] = texts[1001], texts[1000]
+        return texts
 
-    h = validate_gguf(model)
-    src = d / "tok-swapped.gguf"
-    w = gguf.GGUFWriter(str(src), arch="llama")
-    types = value_types()
-    for key, val in h.kv.items():
-        if not key.startswith("tokenizer."):
-            continue
-        if key == "tokenizer.ggml.tokens":
-            val = list(val)
-            val[1000], val[1001] = val[1001], val[1000]
-        vtype, sub = h.kv_types[key]
-        w.add_key_value(key, to_writer_value(val, vtype, sub), types[vtype], types[sub] if sub is not None else None)
-    w.write_header_to_file()
-    w.write_kv_data_to_file()
-    w.write_tensors_to_file()
-    w.close()
+    src = write_tokenizer_variant(model, d / "tok-swapped.gguf", tokens=swap)
     return make_tiny_model(d / "tiny-swapped.gguf", tokenizer_from=src, seed=0)
 
 
@@ -111,6 +97,7 @@ def tiny(tmp_path_factory):
 def _run(tiny, variants, run_dir, **kw):
     from tokprobe.compare import compare
 
+    kw.setdefault("scheme", "llama")  # the numbers below are llama.cpp's scheme's (the default is 'file')
     kw.setdefault("n_ctx", N_CTX)
     kw.setdefault("max_tokens", MAX_TOKENS)
     kw.setdefault("cache_dir", tiny.dir / "refcache")
@@ -328,6 +315,82 @@ def test_breakdowns_partition_the_tokens(lockstep):
     assert {"keyword", "identifier", "operator", "whitespace"} <= set(cls["class"])
 
 
+INTERVAL_MEANS = ("kl_mean", "kl_upper_mean", "kl_reverse_mean", "js_mean", "dp_mean", "same_top1", "top5_agreement",
+                  "top10_agreement", "ln_ppl_ratio", "ppl_ratio", "bpb_ref", "bpb_var")
+
+
+def test_summary_and_breakdowns_carry_file_bootstrap_intervals(lockstep):
+    from tokprobe.bootstrap import FileBootstrap
+
+    sm = lockstep.summary.set_index("variant")
+    t = lockstep.tokens
+    for v in lockstep.variants:
+        r, tv = sm.loc[v], t[t.variant == v]
+        assert r["n_files"] == tv["file"].nunique() >= 2 and r["n_invalid"] == 0
+        for name in INTERVAL_MEANS:
+            assert r[f"{name}_lo"] <= r[f"{name}_hi"], name
+        # the interval is the file bootstrap of the per-token KL, with the recorded seed and B
+        files = lockstep.stream.file[tv["position"].to_numpy()]
+        iv = FileBootstrap(files, n_boot=r["bootstrap_b"], seed=r["bootstrap_seed"]).mean(tv["kl"].to_numpy())
+        assert (r["kl_mean_lo"], r["kl_mean_hi"]) == (iv.lo, iv.hi)
+        assert iv.lo <= r["kl_mean"] <= iv.hi
+        assert r["too_few"] == (r["n_tokens"] < 200 or r["n_files"] < 3)
+    assert lockstep.provenance.settings["bootstrap"]["n_boot"] == 1000
+    assert lockstep.provenance.settings["bootstrap"]["unit"] == "file"
+    for by in ("class", "language", "entropy"):
+        b = lockstep.breakdown(by)
+        for col in ("kl_mean_lo", "kl_mean_hi", "same_top1_lo", "same_top1_hi", "n_tokens", "n_files", "too_few"):
+            assert col in b.columns, (by, col)
+        assert ((b["n_tokens"] < 200) | (b["n_files"] < 3) == b["too_few"]).all()
+        both = b.dropna(subset=["kl_mean_lo"])
+        assert (both["kl_mean_lo"] <= both["kl_mean_hi"]).all() and (both["n_files"] >= 2).all()
+    lang = lockstep.breakdown("language")
+    assert (lang["n_files"] == 1).all() and lang["too_few"].all()  # one file per language in this corpus
+    table = lockstep.report_table().set_index("statistic")
+    assert table.loc["files scored", "tiny-Q8_0"] == str(int(sm.loc["tiny-Q8_0", "n_files"]))
+    assert table.loc["Mean KLD 95% CI (files resampled)", "tiny-Q8_0"].startswith("[")
+
+
+def test_pairwise_difference_is_paired_over_the_same_files(lockstep):
+    from tokprobe.errors import InputError
+
+    pw = lockstep.pairwise("kl_mean")
+    assert len(pw) == 1
+    r = pw.iloc[0]
+    sm = lockstep.summary.set_index("variant")
+    assert (r.variant_a, r.variant_b) == ("tiny-Q8_0", "tiny-Q4_K_M")
+    assert r["diff"] == pytest.approx(sm.loc["tiny-Q8_0", "kl_mean"] - sm.loc["tiny-Q4_K_M", "kl_mean"], rel=1e-9)
+    assert r.diff_lo <= r.diff_hi and r.n_tokens == sm.loc["tiny-Q8_0", "n_tokens"]
+    assert r.excludes_zero == (r.diff_lo > 0 or r.diff_hi < 0)
+    assert (lockstep.run_dir / "pairwise-kl.csv").exists()
+    with pytest.raises(InputError):
+        lockstep.pairwise("kl_p99")
+
+
+def test_one_non_finite_row_is_excluded_and_counted(lockstep):
+    import copy
+
+    r = copy.copy(lockstep)
+    bad = {v: {k: np.array(x, copy=True) for k, x in a.items()} for v, a in lockstep.per_variant.items()}
+    bad["tiny-Q8_0"]["kl"][3] = np.nan
+    bad["tiny-Q8_0"]["logp_var"][7] = -np.inf
+    r.per_variant, r._summary, r._breakdowns = bad, None, {}
+    sm, ok = r.summary.set_index("variant"), lockstep.summary.set_index("variant")
+    q8 = sm.loc["tiny-Q8_0"]
+    assert q8["n_invalid"] == 2 and q8["n_tokens"] == ok.loc["tiny-Q8_0", "n_tokens"] - 2
+    keep = np.ones(len(bad["tiny-Q8_0"]["kl"]), dtype=bool)
+    keep[[3, 7]] = False
+    assert q8["kl_mean"] == pytest.approx(lockstep.per_variant["tiny-Q8_0"]["kl"][keep].mean(), rel=1e-12)
+    numeric = [c for c in sm.columns if c.startswith(("kl_", "ppl_", "dp_", "js_", "bpb_", "same_top1", "ln_ppl"))]
+    assert np.isfinite(q8[numeric].to_numpy(dtype=np.float64)).all()
+    pd.testing.assert_series_equal(sm.loc["tiny-Q4_K_M"], ok.loc["tiny-Q4_K_M"])  # the other variant is untouched
+    for by in ("class", "language", "entropy"):
+        b = r.breakdown(by)
+        assert np.isfinite(b[["kl_mean", "ppl_var", "same_top1"]].to_numpy(dtype=np.float64)).all(), by
+        assert b[b.variant == "tiny-Q8_0"]["n_tokens"].sum() == q8["n_tokens"]
+    assert "rows excluded (non-finite)" in set(r.report_table()["statistic"])
+
+
 def test_results_written_atomically_with_provenance(lockstep):
     from tokprobe import io
 
@@ -435,6 +498,12 @@ def test_cache_topk_agrees_with_lockstep_within_its_bounds(tiny, lockstep):
     assert (b.kl_reverse <= a.kl_reverse + 1e-9).all() and (b.js <= a.js + 1e-9).all()  # coarse-grained
     np.testing.assert_allclose(a.top10_overlap, b.top10_overlap)
     assert r.reference_cache["bytes_per_token"] < 8 * 32 + 512
+    # the conservative end for threshold picks: the upper end of the KL bracket, with its own interval
+    sm = r.summary
+    assert (sm["kl_mean"] == sm["kl_lower_mean"]).all() and (sm["kl_upper_mean"] >= sm["kl_mean"]).all()
+    assert (sm["kl_upper_mean_lo"] <= sm["kl_upper_mean_hi"]).all()
+    assert (sm["kl_upper_mean_hi"] >= sm["kl_mean_hi"]).all()
+    assert "Mean KLD upper 95% CI (files resampled)" in set(r.report_table()["statistic"])
 
 
 def test_cached_reference_is_reused_without_loading_the_reference(tiny, tmp_path, monkeypatch):
@@ -529,7 +598,7 @@ def test_empty_and_too_short_corpora_are_clear_errors(tiny, tmp_path):
     short.mkdir()
     (short / "a.py").write_text("x = 1\n")
     with pytest.raises(EmptyInputError, match="n_ctx"):
-        compare(tiny.f16, [tiny.q8], short, n_ctx=N_CTX, run_dir=tmp_path / "r2")
+        compare(tiny.f16, [tiny.q8], short, n_ctx=N_CTX, scheme="llama", run_dir=tmp_path / "r2")
 
 
 @pytest.mark.parametrize("kind", ["empty", "mismatch"])
@@ -588,7 +657,7 @@ def test_real_default_model_small_slice(tmp_path):
 
     q8 = quantize("gemma3-270m", "Q8_0", tmp_path / "gemma3-270m-Q8_0.gguf")
     r = compare("gemma3-270m", [q8], None, n_ctx=128, max_tokens=300, run_dir=tmp_path / "run",
-                cache_dir=tmp_path / "cache")
+                cache_dir=tmp_path / "cache", scheme="llama")
     s = r.summary.iloc[0]
     assert r.floor["self_kl_max"] == 0.0
     assert s["n_tokens"] == 2 * (128 - 1 - 64)

@@ -10,11 +10,14 @@ import numpy as np
 import pytest
 
 from tokprobe.compare import stats as S
+from tokprobe.compare.settings import Settings
 from tokprobe.compare.store import ChunkStore
-from tokprobe.compare.stream import align_spans, build_stream, byte_class_counts
+from tokprobe.compare.stream import align_spans, build_stream, byte_class_counts, same_bytes
 from tokprobe.errors import EmptyInputError, InputError
 from tokprobe.lexicon import source_classes as C
 from tokprobe.models import check_scheme, plan_windows
+from tokprobe.models.evaluation import batch_spans
+from tokprobe.testing import byte_fallback_vocab
 
 
 # -- source classes ------------------------------------------------------------------------------
@@ -138,6 +141,37 @@ def test_llama_stats_match_perplexity_cpp_formulas():
         assert got[f"dp_{name}"] == pytest.approx(np.percentile(dp, q), rel=1e-9, abs=1e-15)
 
 
+def _token_arrays(rng: np.random.Generator, n: int) -> dict[str, np.ndarray]:
+    kl = rng.gamma(0.5, 0.05, n)
+    t = {f: rng.random(n) for f in S.TOKEN_FIELDS if not f.startswith("argmax")}
+    t.update(kl=kl, kl_lower=kl, kl_upper=kl + 0.01, logp_ref=-rng.gamma(2.0, 1.0, n), logp_var=-rng.gamma(2.0, 1.0, n))
+    t["argmax_ref"] = rng.integers(0, 3, n).astype(np.int32)
+    t["argmax_var"] = rng.integers(0, 3, n).astype(np.int32)
+    return t
+
+
+def test_valid_rows_and_interval_stats():
+    from tokprobe.bootstrap import FileBootstrap
+
+    rng = np.random.default_rng(4)
+    n = 600
+    t = _token_arrays(rng, n)
+    assert S.valid_rows(t).all()
+    t["js"][5], t["kl_upper"][9] = np.nan, np.inf
+    assert list(np.flatnonzero(~S.valid_rows(t))) == [5, 9]
+    ok = S.valid_rows(t)
+    sub = {k: v[ok] for k, v in t.items()}
+    files = np.repeat(np.arange(20), 30)[ok]
+    got = S.interval_stats(FileBootstrap(files, seed=1), sub, np.full(ok.sum(), 3.0))
+    assert got["n_files"] == 20 and not got["too_few"]
+    for name in S.INTERVAL_MEANS + ("ppl_ratio", "bpb_ref", "bpb_var"):
+        assert got[f"{name}_lo"] < got[f"{name}_hi"], name
+    means = S.token_means(sub)
+    assert got["kl_mean_lo"] < means["kl_mean"].mean() < got["kl_mean_hi"]
+    assert got["ppl_ratio_lo"] == pytest.approx(math.exp(got["ln_ppl_ratio_lo"]))
+    assert got["bpb_var_lo"] < -sub["logp_var"].sum() / math.log(2) / (3.0 * ok.sum()) < got["bpb_var_hi"]
+
+
 def test_uncertainty_is_zero_for_ten_or_fewer_values_as_llama_cpp():
     assert S.mean_err(np.arange(10.0))[1] == 0.0
     assert S.mean_err(np.arange(11.0))[1] > 0.0
@@ -198,6 +232,24 @@ def test_scheme_errors():
         check_scheme("sliding", 64, 64)
     with pytest.raises(EmptyInputError):
         plan_windows(100, 512)
+    with pytest.raises(InputError):
+        check_scheme("file", 64, 64)
+    with pytest.raises(EmptyInputError):  # no file has a second token, and no BOS to predict the first
+        plan_windows(3, 64, scheme="file", file_starts=[0, 1, 2])
+
+
+def test_file_scheme_is_the_default_and_batches_request_only_scored_rows():
+    assert Settings().scheme == "file" and check_scheme("file", 64, None) == 32
+    w = plan_windows(201, 64, scheme="file", add_bos=True, file_starts=[1, 101])
+    assert [(x.start, x.end, x.lo, x.hi) for x in w] == [(0, 64, 0, 64), (32, 96, 32, 64), (64, 101, 32, 36),
+                                                         (100, 164, 0, 64), (132, 196, 32, 64), (164, 201, 32, 36)]
+    assert sum(x.n_scored for x in w) == 200  # every token of both files (BOS predicts each file's first)
+    # the rows before the first scored row are decoded without output, the scored ones in their own batches
+    assert batch_spans(w[1], 32) == [(0, 32), (32, 32)]
+    assert batch_spans(w[1], 24) == [(0, 24), (24, 8), (32, 24), (56, 8)]
+    assert batch_spans(w[0], 24) == [(0, 24), (24, 24), (48, 16)]
+    llama = plan_windows(128, 64, scheme="llama", add_bos=True)[1]
+    assert batch_spans(llama, 32) == [(0, 32), (32, 31)]  # llama and sliding batches are unchanged
 
 
 # -- stream --------------------------------------------------------------------------------------------
@@ -237,6 +289,19 @@ def test_stream_spans_classes_languages_and_lines(tmp_path):
     assert len(build_stream(files, v, v, max_tokens=5)) == 5
     with pytest.raises(EmptyInputError):
         build_stream([_File(tmp_path / "e.py", "python", "")], v, v)
+
+
+def test_same_bytes_cuts_files_by_bytes_for_another_tokenizer(tmp_path):
+    files = [_File(tmp_path / "a.py", "python", "def f(self):\n    return 1\n"),
+             _File(tmp_path / "b.c", "c", "int x;\n")]
+    v = _ByteVocab()
+    ref = build_stream(files, v, v, max_tokens=12)  # BOS + the first 11 bytes of a.py; b.c dropped
+    cut = same_bytes(files, ref)
+    assert [c.text for c in cut] == [files[0].text[:11]]
+    other = byte_fallback_vocab()
+    s = build_stream(cut, other, other)
+    assert len(s) != len(ref) and int(s.n_bytes.sum()) == int(ref.n_bytes.sum()) == 11
+    assert same_bytes(files, build_stream(files, v, v))[1] is files[1]  # whole files are passed as they are
 
 
 def test_align_spans_dummy_prefix_and_general_edit():

@@ -14,7 +14,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "python" / "tokprobe"
 # (docs/architecture.md). Analyses never import one another.
 LAYERS: dict[str, float] = {
     "errors": 0, "_version": 0, "io": 0, "hashing": 0, "cache": 0, "packages": 0, "provenance": 0,
-    "core": 1, "_core": 1, "lexicon": 1,
+    "core": 1, "_core": 1, "lexicon": 1, "bootstrap": 1,
     "models": 2, "corpus": 2,
     "vocab": 3, "coldstart": 3, "compare": 3, "codegen": 3, "variants": 3,
     "report": 4, "study": 4.5,  # the study renders its report; the report only reads run directories

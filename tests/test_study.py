@@ -75,11 +75,21 @@ def test_study_end_to_end_and_resume(study_inputs: Path, tmp_path: Path):
         assert _fmt(float(kl)) in md
     cs = io.read_frame(run / "steps" / "coldstart" / "group0" / "summary.parquet")
     assert _fmt(float(cs["pkp"].iloc[0])) in md
+    # The HumanEval gate: a tiny reference passes nothing, so the variants were not run and the
+    # report says why instead of showing a table of zeros.
     passk = io.read_frame(run / "steps" / "codegen" / "pass_at_k.csv")
-    assert set(passk["model"]) == {cfg.groups[0].reference, cfg.groups[0].variants[-1]}
+    assert set(passk["model"]) == {cfg.groups[0].reference}
+    gate = io.read_json(run / "steps" / "codegen" / "gate.json")
+    assert gate["min_reference_passes"] == 3
+    assert [(g["n_passed"], g["n_problems"], g["variants_run"]) for g in gate["groups"]] == [(0, 2, False)]
+    said = f"HumanEval cannot separate these variants: the reference `{Path(cfg.groups[0].reference).stem}` passes 0/2"
+    section = md.split("## Code generation: HumanEval", 1)[1].split("\n## ", 1)[0]
+    assert said in section and "| model |" not in section
+    assert said in md.split("## Guidelines", 1)[1].split("\n## ", 1)[0]
     assert "## Guidelines" in md and "Smallest variant" in md
-    for png in ("size_vs_kl_0.png", "kl_by_class_0.png", "pass_at_1.png"):
+    for png in ("size_vs_kl_0.png", "kl_by_class_0.png"):
         assert (run / "figures" / png).stat().st_size > 1000
+    assert not (run / "figures" / "pass_at_1.png").exists()
 
     # A re-run skips every finished step and leaves the results as they were.
     before = (run / "steps" / "compare" / "group0" / "summary.csv").read_bytes()
@@ -106,6 +116,37 @@ def test_changed_settings_rerun_only_that_step(study_inputs: Path, tmp_path: Pat
     res = run_study(cfg, run)
     skipped = {s.name: s.skipped for s in res.steps}
     assert skipped == {"models": True, "coldstart": False}
+
+
+def test_codegen_gate_off_runs_the_variants_and_keys_the_step(study_inputs: Path, tmp_path: Path):
+    cfg = load_config(study_inputs)
+    cfg.codegen.limit = 1
+    cfg.codegen.min_reference_passes = 0  # no gate: the variants run as they did before it
+    run = tmp_path / "run"
+    first = run_study(cfg, run, steps=("models", "codegen"))
+    passk = io.read_frame(run / "steps" / "codegen" / "pass_at_k.csv")
+    assert list(dict.fromkeys(passk["model"])) == [cfg.groups[0].reference, cfg.groups[0].variants[-1]]
+    gate = io.read_json(run / "steps" / "codegen" / "gate.json")
+    assert [g["variants_run"] for g in gate["groups"]] == [True]
+    md = (run / "report.md").read_text()
+    assert "cannot separate" not in md and "**pass@k**" in md
+    assert (run / "figures" / "pass_at_1.png").is_file()
+    # The gate setting is part of the step's key: turning it on re-runs codegen (and skips the variants).
+    cfg.codegen.min_reference_passes = 1
+    again = run_study(cfg, run, steps=("models", "codegen"))
+    assert again.steps[-1].key != first.steps[-1].key and not again.steps[-1].skipped
+    passk = io.read_frame(run / "steps" / "codegen" / "pass_at_k.csv")
+    assert set(passk["model"]) == {cfg.groups[0].reference}
+    assert "HumanEval cannot separate these variants" in (run / "report.md").read_text()
+
+
+def test_full_humaneval_means_all_problems_and_no_gate() -> None:
+    from tokprobe.study import study_config
+
+    cfg = study_config(quick=True)
+    assert (cfg.codegen.limit, cfg.codegen.min_reference_passes) == (3, 3)
+    cfg = study_config(quick=True, full_humaneval=True)
+    assert (cfg.codegen.limit, cfg.codegen.min_reference_passes) == (0, 0)
 
 
 @pytest.mark.parametrize(

@@ -315,6 +315,12 @@ def find_pygments_sdist(search: Iterable[str | os.PathLike[str]] = ()) -> Path |
     return None
 
 
+def default_build_sources(download: bool = False) -> list[str]:
+    """What ``tokprobe corpus build`` reads without ``--source``: the standard library, plus pygments'
+    example files when its sdist is in the cache or may be downloaded."""
+    return ["stdlib", "pygments"] if (download or find_pygments_sdist()) else ["stdlib"]
+
+
 def download_pygments_sdist(dest_dir: str | os.PathLike[str]) -> Path:
     """``pip download --no-deps --no-binary :all: pygments`` into ``dest_dir`` (a subprocess)."""
     return pip_download_sdist("pygments", Path(dest_dir), "[Pp]ygments-*.tar.gz", timeout=None)

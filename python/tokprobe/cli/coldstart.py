@@ -104,7 +104,8 @@ def coldstart_command(
     top_k: int = typer.Option(20, "--top-k", "-k", min=1, help="Top tokens to list per model."),
     chain: bool = typer.Option(
         False, "--chain", help="Also give exact probabilities of every keyword form, multi-token ones by chaining "
-        "conditionals (extra batched passes)."
+        "conditionals (extra batched passes); pkp_chained counts each form at a word boundary only, so that "
+        "`for` does not also hold `foreach` (docs/method.md §2)."
     ),
     forms: str = typer.Option(
         "bare,space", "--forms", help="Keyword forms counted in PKP: bare, space, newline (comma-separated)."

@@ -26,8 +26,11 @@ HELP = (
     "tokprobe compare gemma3-270m-F16 gemma3-270m-Q4_0 gemma3-270m-Q2_K  (after `tokprobe quantize gemma3-270m`)\n\n"
     "tokprobe compare ref.gguf q4.gguf --corpus src/ --ctx 1024 --show-top 10 --dump tokens.parquet\n\n"
     "tokprobe compare ref.gguf q4.gguf --mode cache-topk --topk 64  (reference stored once as top-K + tail)\n\n"
-    "Defaults: n_ctx 512 and llama.cpp's scheme (windows of n_ctx tokens, BOS first where the vocabulary adds "
-    "one, second half of each window scored); --scheme sliding scores every token once. Modes: lockstep "
+    "Defaults: n_ctx 512 and the file scheme (each source file its own sequence, BOS first where the "
+    "vocabulary adds one, every token after the first scored once; a file longer than n_ctx continues in "
+    "windows every n_ctx/2 tokens); --scheme llama is llama.cpp's scheme over the concatenated files (windows "
+    "of n_ctx tokens, second half scored, exact to llama-perplexity); --scheme sliding scores every token of "
+    "the concatenated files once. Modes: lockstep "
     "(all models loaded, the same batch decoded by each, logits compared in place), cache-exact (reference "
     "stored once as float16 log-probs, like llama.cpp's base file) and cache-topk (top-K + tail mass; the "
     "true KL lies in [KL, KL upper], both reported). State is kept per window under the run directory: an "
@@ -111,8 +114,9 @@ def compare_command(
     ),
     language: str | None = typer.Option(None, "--language", "-l", help="Take every file as this language."),
     n_ctx: int = typer.Option(512, "--ctx", "-c", help="Context length of each window (llama.cpp's -c; default 512)."),
-    scheme: str = typer.Option("llama", "--scheme", help="Scoring scheme: llama (default) or sliding."),
-    stride: int | None = typer.Option(None, "--stride", help="Window stride of the sliding scheme (default n_ctx/2)."),
+    scheme: str = typer.Option("file", "--scheme", help="Scoring scheme: file (default), llama or sliding."),
+    stride: int | None = typer.Option(None, "--stride",
+                                      help="Window stride of the file and sliding schemes (default n_ctx/2)."),
     mode: str = typer.Option("lockstep", "--mode", "-m", help="lockstep, cache-exact or cache-topk."),
     topk: int = typer.Option(64, "--topk", "-k", help="K of the cache-topk mode."),
     batch: int = typer.Option(512, "--batch", "-b", help="Tokens per decode (n_batch, at most n_ctx)."),
@@ -197,6 +201,9 @@ def _print_notes(result: CompareResult) -> None:
     if floor:
         typer.echo(f"self floor: max |KL| of the reference against itself over {floor.get('self_tokens', 0)} "
                    f"tokens = {floor.get('self_kl_max')}", err=True)
+        if "codec_floor_kl_max" in floor:
+            typer.echo(f"codec floor: max KL of the reference against its own float16 log-probs = "
+                       f"{floor['codec_floor_kl_max']:.3g} nats", err=True)
     if result.reference_cache:
         rc = result.reference_cache
         typer.echo(f"reference cache: {rc['path']} ({rc['bytes_per_token']:.1f} bytes/token)", err=True)

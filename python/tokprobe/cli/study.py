@@ -23,7 +23,10 @@ def study_command(
         None, "--out", "-o", help="Run directory (default: tokprobe-runs/study-<name>). Re-runs resume there."),
     quick: bool = typer.Option(
         False, "--quick", help="Default study, small: 3 ladder levels, 250 bytes of code per language, 3 problems."),
-    full_humaneval: bool = typer.Option(False, "--full-humaneval", help="Code generation on all 164 problems."),
+    full_humaneval: bool = typer.Option(
+        False, "--full-humaneval",
+        help="Code generation on all 164 problems and on every variant: turns off the gate that skips a group's "
+             "variants when its reference passes fewer than codegen.min_reference_passes (default 3) problems."),
     steps: str | None = typer.Option(
         None, "--steps", help="Comma-separated subset of: models, vocab, coldstart, compare, codegen."),
     threads: int = typer.Option(0, "--threads", "-t", help="Threads (0 = all available cores)."),

@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 import typer
 
-from ..corpus import SMOKE_CORPUS, build_corpus, find_pygments_sdist, load_corpus
+from ..corpus import SMOKE_CORPUS, build_corpus, default_build_sources, load_corpus
 from ..errors import InputError
 from ..lexicon import parse_languages
 from ..models.sdist import SDIST_FILENAME
@@ -208,10 +208,7 @@ def corpus_build_command(
 ) -> None:
     """Assemble a real multi-language corpus from sources on this machine, with a manifest.json
     (source path, sha256, license note per file)."""
-    if source:
-        sources = list(source)
-    else:  # pygments when it can be had
-        sources = ["stdlib", "pygments"] if (download or find_pygments_sdist()) else ["stdlib"]
+    sources = list(source) if source else default_build_sources(download)
     with progress_bar("corpus", unit="files") as update:
         manifest = build_corpus(out_dir, sources, languages=parse_languages(languages),
                                 max_bytes_per_language=max_bytes, max_file_bytes=max_file_bytes, download=download,

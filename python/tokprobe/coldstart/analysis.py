@@ -16,7 +16,7 @@ from .. import core, io
 from ..errors import InputError
 from ..models import is_model, load, unique_labels
 from ..provenance import Provenance
-from .chain import chain_table
+from .chain import CHAIN_RULE, chain_table, chained_mass
 from .context import DEFAULT_CONTEXT, ContextSpec, ResolvedContext, parse_context, resolve_context
 from .metrics import HOLD_LEVELS, RowMetrics, divergence, largest_shifts, probabilities, row_metrics, spearman
 from .plot import plot_metrics, plot_shifts
@@ -413,7 +413,7 @@ def _summary_row(r: ModelRun, is_ref: bool, pr: dict[str, Any]) -> dict[str, Any
         srow[f"stp_n{int(round(q * 100))}"] = m.stp_holders[q]
     srow.update(sets.sizes())
     if r.chained is not None:
-        pk = float(np.nansum(r.chained.p.to_numpy(dtype=np.float64)))
+        pk = chained_mass(r.chained)
         srow["pkp_chained"] = pk
         srow["kap_chained"] = pk / sets.n_keywords if sets.n_keywords else np.nan
         srow["n_chain_rows"] = int(r.chained.attrs.get("n_prefix_rows", 0))
@@ -497,6 +497,7 @@ def _settings(runs: list[ModelRun], ref: ModelRun, s: dict[str, Any]) -> dict[st
         "top_k": s["top_k"],
         "n_shifts": s["n_shifts"],
         "chain": bool(s["chain"]),
+        "chain_rule": CHAIN_RULE if s["chain"] else None,
         "keyword_forms": list(first_sets.keyword_forms),
         "keywords_source": words.keywords_source,
         "keywords_digest": digest_words(words.keywords),

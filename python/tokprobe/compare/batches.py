@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import inspect
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from ..errors import InputError
 from ..models import Window
 from .settings import Progress, Settings
 
@@ -34,18 +35,24 @@ def accepts(fn: Callable[..., Any], name: str) -> bool:
         return False
 
 
-def iter_batches(model: Any, ids: np.ndarray, plan: list[Window], w0: int, settings: Settings) -> Iterator[Batch]:
+def iter_batches(model: Any, ids: np.ndarray, plan: list[Window], w0: int, settings: Settings,
+                 file_starts: Sequence[int] | None = None) -> Iterator[Batch]:
     """Batches of ``model.evaluate`` from window ``w0`` on, with stream positions and window indices.
 
     The llama scheme's windows are independent, so a resumed run decodes only ``ids[start:]``;
-    a sliding run resumes through ``evaluate(start_window=...)`` when the models layer offers
-    it, else by decoding and discarding the finished windows.
+    a sliding or file run resumes through ``evaluate(start_window=...)`` when the models layer
+    offers it, else by decoding and discarding the finished windows. ``file_starts`` (the stream's
+    file boundaries) is required by scheme 'file'.
     """
     if w0 >= len(plan):
         return
     kwargs: dict[str, Any] = dict(n_ctx=settings.n_ctx, batch=settings.n_batch, scheme=settings.scheme)
-    if settings.scheme == "sliding":
+    if settings.scheme in ("sliding", "file"):
         kwargs["stride"] = settings.stride
+    if settings.scheme == "file":
+        if file_starts is None:
+            raise InputError("scheme 'file' needs the stream's file boundaries")
+        kwargs["file_starts"] = list(file_starts)
     offset, wshift, sub = 0, 0, ids
     if w0 > 0:
         if settings.scheme == "llama":

@@ -60,9 +60,10 @@ from .plan import (
     remaining,
     resolve_corpus,
     variant_specs,
+    window_provenance,
 )
 from .result import CompareResult
-from .settings import DEFAULT_BATCH, DEFAULT_N_CTX, DEFAULT_TOPK, Progress, make_settings
+from .settings import DEFAULT_BATCH, DEFAULT_N_CTX, DEFAULT_SCHEME, DEFAULT_TOPK, Progress, make_settings
 from .store import ChunkStore
 
 
@@ -72,7 +73,7 @@ def compare(
     corpus: Any = None,
     *,
     n_ctx: int = DEFAULT_N_CTX,
-    scheme: str = "llama",
+    scheme: str = DEFAULT_SCHEME,
     stride: int | None = None,
     mode: str = "lockstep",
     topk: int = DEFAULT_TOPK,
@@ -96,14 +97,20 @@ def compare(
         Model names (e.g. ``'gemma3-270m-F16'``), GGUF paths, or loaded ``tokprobe.models.Model``
         objects; ``variants`` may be a single one. Variants must share the reference's
         vocabulary (same token count and texts), unless ``allow_different_vocab``: then those
-        variants get only tokenizer-independent metrics (bits per byte, per-class bits).
+        variants get only tokenizer-independent metrics (bits per byte, per-class bits) over the
+        same bytes: each is scored on the corpus cut to the bytes the reference's stream covers
+        (``max_tokens`` truncates by the reference's tokens, the others by the same bytes).
     corpus
         A file, a directory, a loaded ``tokprobe.corpus.Corpus``, or None for the shipped corpus.
     n_ctx
         Context length of each window (default 512, as llama.cpp's perplexity tool).
     scheme, stride
-        ``'llama'`` (default: windows of n_ctx, BOS first, second half scored) or ``'sliding'``
-        (windows every ``stride`` tokens, default n_ctx/2, every token scored once).
+        ``'file'`` (default, whatever the corpus: each file its own sequence, BOS first where the
+        vocabulary adds one, every token after the sequence's first scored once; a file longer than
+        n_ctx continues in windows every ``stride`` tokens, default n_ctx/2), ``'llama'`` (llama.cpp's
+        perplexity scheme over the concatenated files, exact to ``llama-perplexity``: windows of n_ctx,
+        BOS first, second half scored, the tail dropped) or ``'sliding'`` (windows every ``stride``
+        tokens over the concatenated files, every token scored once).
     mode
         ``'lockstep'``, ``'cache-exact'`` or ``'cache-topk'`` (with ``topk`` = K, default 64).
     run_dir
@@ -120,7 +127,8 @@ def compare(
     batch
         Decode batch size (``n_batch``), at most n_ctx.
     floor
-        Decode the first window of the reference twice and report max |KL| (must be 0.0).
+        Decode the first window of the reference twice and report max |KL| (must be 0.0); in mode
+        cache-exact also ``codec_floor_kl_max``: the first decode against its own float16 log-probs.
     resume
         Reuse finished windows of an earlier, interrupted run with the same key (default).
 
@@ -279,7 +287,8 @@ def run_provenance(plan: RunPlan, threads: int | None) -> Provenance:
     return Provenance(
         settings={**s.to_dict(), "run_dir": str(plan.run_dir), "corpus_digest": plan.corpus_digest,
                   "tokens_digest": stream.digest, "n_tokens": len(stream), "n_windows": len(plan.windows),
-                  "n_scored": plan.n_scored, "reference_cache": plan.reference_cache or None,
+                  "n_scored": plan.n_scored, "windows": window_provenance(stream, plan.windows),
+                  "reference_cache": plan.reference_cache or None,
                   "self_floor": plan.floor or None, "aligned_files": stream.n_aligned_files,
                   "corpus_files": len(stream.files), "different_vocab": [e.label for e in plan.different],
                   "threads_effective": threads_effective(plan.reference, threads)},

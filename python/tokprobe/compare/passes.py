@@ -55,7 +55,7 @@ def pass_lockstep(ref: Any, variants: list[Any], stores: list[ChunkStore], strea
     w0 = min(firsts)
     if w0 >= n_w:
         return
-    iters = [iter_batches(m, stream.ids, plan, w0, settings) for m in [ref, *variants]]
+    iters = [iter_batches(m, stream.ids, plan, w0, settings, stream.file_starts) for m in [ref, *variants]]
     accs = [WindowAccumulator(plan) for _ in variants]
     for batches in zip(*iters, strict=False):  # every model yields the same batches
         rb = batches[0]
@@ -103,7 +103,7 @@ def pass_reference_cache(ref: Any, store: ChunkStore, stream: TokenStream, plan:
     k = int(store.manifest.get("topk") or 0)
     w0 = store.first_missing(len(plan))
     part, rows, cur = 0, 0, None
-    for b in iter_batches(ref, stream.ids, plan, w0, settings):
+    for b in iter_batches(ref, stream.ids, plan, w0, settings, stream.file_starts):
         if cur is not None and b.window != cur:
             raise RuntimeError(f"internal error: window {cur} ended after {rows} rows")
         cur = b.window
@@ -164,7 +164,7 @@ def pass_variant_cached(var: Any, ref_store: ChunkStore, store: ChunkStore, stre
     w0 = store.first_missing(len(plan))
     acc = WindowAccumulator(plan)
     part = 0
-    for b in iter_batches(var, stream.ids, plan, w0, settings):
+    for b in iter_batches(var, stream.ids, plan, w0, settings, stream.file_starts):
         ref = ref_store.read_part(b.window, part)
         if not np.array_equal(ref["positions"], b.positions):
             raise InputError(
@@ -189,7 +189,7 @@ def pass_nll(model: Any, store: ChunkStore, stream: TokenStream, plan: list[Wind
     """One model alone: log-prob of the correct token, entropy, argmax per scored token."""
     w0 = store.first_missing(len(plan))
     acc = WindowAccumulator(plan)
-    for b in iter_batches(model, stream.ids, plan, w0, settings):
+    for b in iter_batches(model, stream.ids, plan, w0, settings, stream.file_starts):
         rs = core.row_stats(b.logits, b.targets)
         f = {
             "positions": b.positions,
@@ -212,7 +212,8 @@ def _first_batch(model: Any, ids: np.ndarray, kwargs: dict[str, Any]) -> tuple[A
 
 
 def self_floor(model: Any, ids: np.ndarray, settings: Settings) -> dict[str, Any]:
-    """Decode the first window twice with the same batch and compare: KL must be exactly 0."""
+    """Decode the first window twice with the same batch and compare: KL must be exactly 0. In mode
+    cache-exact also the codec floor: the first decode against its own float16 log-probs."""
     m = min(len(ids), settings.n_ctx)
     sub = np.ascontiguousarray(ids[:m])
     scheme = "llama" if m == settings.n_ctx else "sliding"
@@ -230,8 +231,21 @@ def self_floor(model: Any, ids: np.ndarray, settings: Settings) -> dict[str, Any
     identical = bool(np.array_equal(first, b.logits))
     gen_b.close()
     kl = np.asarray(d.kl, dtype=np.float64)
-    return {
+    out: dict[str, Any] = {
         "self_kl_max": float(np.max(np.abs(kl))) if kl.size else float("nan"),
         "self_tokens": int(kl.size),
         "self_bitwise_identical": identical,
     }
+    if settings.mode == "cache-exact":
+        out.update(codec_floor(first, targets))
+    return out
+
+
+def codec_floor(logits: np.ndarray, targets: np.ndarray) -> dict[str, float]:
+    """The reference against its own float16 log-probs (the cache-exact path): the codec's KL floor."""
+    rs = core.row_stats(logits)
+    d = core.divergence_from_logprobs16(float16_logprobs(logits, rs.logsumexp), logits, targets)
+    kl = np.asarray(d.kl, dtype=np.float64)
+    if not kl.size:
+        return {"codec_floor_kl_max": float("nan"), "codec_floor_kl_mean": float("nan")}
+    return {"codec_floor_kl_max": float(np.max(np.abs(kl))), "codec_floor_kl_mean": float(np.mean(kl))}

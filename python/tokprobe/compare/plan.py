@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from .. import io
 from .._version import __version__
 from ..cache import compare_dir, reference_dir
@@ -30,7 +32,7 @@ from .settings import (
     variant_key,
 )
 from .store import ChunkStore
-from .stream import TokenStream, build_stream
+from .stream import TokenStream, build_stream, same_bytes
 
 
 @dataclass
@@ -166,9 +168,32 @@ def _reference_cache(cache_dir: Path, ref_key: str, ref: LabelledModel, stream: 
     }, resume=True)  # a finished reference cache is always reusable
 
 
+def stream_windows(stream: TokenStream, settings: Settings, add_bos: bool) -> list[Window]:
+    """The windows of ``settings``' scheme over ``stream`` (scheme 'file': from its file boundaries)."""
+    starts = stream.file_starts if settings.scheme == "file" else None
+    return plan_windows(len(stream), settings.n_ctx, scheme=settings.scheme, stride=settings.stride,
+                        add_bos=add_bos, file_starts=starts)
+
+
+def window_provenance(stream: TokenStream, windows: list[Window]) -> dict[str, Any]:
+    """The windows of a run per corpus file: its tokens, scored tokens and windows scoring them."""
+    n_files = len(stream.files)
+    scored = np.zeros(n_files, dtype=np.int64)
+    n_win = np.zeros(n_files, dtype=np.int64)
+    for w in windows:
+        f = stream.file[w.positions + 1]
+        f = f[f >= 0]
+        scored += np.bincount(f, minlength=n_files)
+        n_win[np.unique(f)] += 1
+    return {"n_windows": len(windows), "n_scored": int(scored.sum()),
+            "files": [{"path": fs.path, "language": fs.language, "tokens": fs.n_tokens, "scored": int(scored[i]),
+                       "windows": int(n_win[i])} for i, fs in enumerate(stream.files)]}
+
+
 def _independent_run(files: Any, run_dir: Path, e: LabelledModel, settings: Settings, resume: bool) -> IndependentRun:
-    s = build_stream(files, e.handle, e.vocab, max_tokens=settings.max_tokens)
-    p = plan_windows(len(s), settings.n_ctx, scheme=settings.scheme, stride=settings.stride, add_bos=e.vocab.add_bos)
+    """A variant with another vocabulary on ``files`` (already cut to the reference's bytes)."""
+    s = build_stream(files, e.handle, e.vocab)
+    p = stream_windows(s, settings, e.vocab.add_bos)
     key = independent_nll_key(e.sha256, s.digest, settings)
     st = ChunkStore.open(run_dir / "state" / key[:KEY_LENGTH], {"key": key, "kind": "nll", "model": e.sha256,
                                                                 "label": e.label}, resume=resume)
@@ -180,8 +205,7 @@ def build_plan(settings: Settings, ref: LabelledModel, variants: list[LabelledMo
                floor: bool) -> RunPlan:
     """Tokenize, plan the windows, derive the keys and open every store of the run."""
     stream = build_stream(corpus_obj.files, ref.handle, ref.vocab, max_tokens=settings.max_tokens)
-    windows = plan_windows(len(stream), settings.n_ctx, scheme=settings.scheme, stride=settings.stride,
-                           add_bos=ref.vocab.add_bos)
+    windows = stream_windows(stream, settings, ref.vocab.add_bos)
     corpus_digest = str(getattr(corpus_obj, "digest", ""))
     ref_key = reference_key(ref.sha256, stream.digest, settings)
     rkey = run_key(ref_key, [e.sha256 for e in variants], settings)
@@ -198,8 +222,8 @@ def build_plan(settings: Settings, ref: LabelledModel, variants: list[LabelledMo
         key = reference_nll_key(ref_key)
         ref_nll_store = ChunkStore.open(rdir / "state" / key[:KEY_LENGTH], {"key": key, "kind": "nll",
                                                                             "model": ref.sha256}, resume=resume)
-    independent = {e.label: _independent_run(corpus_obj.files, rdir, e, settings, resume)
-                   for e in variants if not e.same_vocab}
+    same = same_bytes(corpus_obj.files, stream) if any(not e.same_vocab for e in variants) else []
+    independent = {e.label: _independent_run(same, rdir, e, settings, resume) for e in variants if not e.same_vocab}
     plan = RunPlan(settings, ref, variants, stream, windows, rdir, corpus_digest, ref_key, stores, ref_store,
                    ref_nll_store, independent, rdir / "state" / f"floor-{ref_key[:KEY_LENGTH]}.json", floor)
     if floor:
@@ -208,12 +232,16 @@ def build_plan(settings: Settings, ref: LabelledModel, variants: list[LabelledMo
 
 
 def recorded_floor(plan: RunPlan) -> dict[str, Any]:
-    """The self-floor an earlier run recorded with the reference cache or in the run directory."""
+    """The self-floor an earlier run recorded with the reference cache or in the run directory
+    (none when mode cache-exact needs the codec floor and the record lacks it)."""
+    floor: dict[str, Any] = {}
     if plan.ref_store is not None and "floor" in plan.ref_store.manifest:
-        return dict(plan.ref_store.manifest["floor"])
-    if plan.floor_path.exists():
-        return dict(io.read_json(plan.floor_path))
-    return {}
+        floor = dict(plan.ref_store.manifest["floor"])
+    elif plan.floor_path.exists():
+        floor = dict(io.read_json(plan.floor_path))
+    if plan.settings.mode == "cache-exact" and "codec_floor_kl_max" not in floor:
+        return {}
+    return floor
 
 
 def progress_totals(plan: RunPlan) -> tuple[int, int]:

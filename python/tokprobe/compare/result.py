@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from .. import io
+from ..bootstrap import DEFAULT_B, DEFAULT_SEED, FileBootstrap
 from ..errors import InputError
 from ..lexicon.source_classes import SOURCE_CLASSES, class_names
 from ..models import Window
@@ -22,6 +23,7 @@ from .settings import Settings
 from .stream import TokenStream, byte_class_counts
 
 BREAKDOWNS = ("class", "language", "entropy", "file")
+GROUP_INTERVALS = ("kl_mean", "same_top1")  # the means of a breakdown row that carry a file-bootstrap interval
 
 
 def _text(b: bytes) -> str:
@@ -41,6 +43,11 @@ def _cell(r: pd.Series, column: str, f: str = "{:.6f}", scale: float = 1.0, unit
     return _one(r[column], f, scale, unit)
 
 
+def _ci(r: pd.Series, column: str, f: str = "{:.6f}") -> str:
+    """The file-bootstrap interval of ``column`` as [lo, hi]."""
+    return f"[{_one(r[f'{column}_lo'], f)}, {_one(r[f'{column}_hi'], f)}]"
+
+
 class CompareResult:
     """What :func:`tokprobe.compare.compare` returns.
 
@@ -54,13 +61,18 @@ class CompareResult:
       variants with a different vocabulary (the only metrics those get).
     - ``provenance``: model sha256s, versions, settings, scheme, n_ctx, threads, seed.
     - ``floor``: the reference compared with itself (``self_kl_max`` must be 0.0).
+
+    Every mean of the summary and the breakdowns carries a 95 % interval from a bootstrap over
+    files (``<name>_lo``, ``<name>_hi``; ``n_boot`` replicates, seed ``boot_seed``, both recorded in
+    ``provenance.settings["bootstrap"]``). Rows with a non-finite value are excluded from every
+    statistic and counted in ``n_invalid``.
     """
 
     def __init__(self, *, reference: str, variants: list[str], per_variant: dict[str, dict[str, np.ndarray]],
                  stream: TokenStream, plan: list[Window], settings: Settings, provenance: Provenance,
                  token_bytes: list[bytes], floor: dict[str, Any], reference_cache: dict[str, Any],
                  independent: dict[str, dict[str, Any]], run_dir: Path, var_sha256: dict[str, str],
-                 ref_sha256: str) -> None:
+                 ref_sha256: str, n_boot: int = DEFAULT_B, boot_seed: int = DEFAULT_SEED) -> None:
         self.reference = reference
         self.variants = list(variants)
         self.per_variant = per_variant
@@ -80,6 +92,8 @@ class CompareResult:
         self._breakdowns: dict[str, pd.DataFrame] = {}
         self._indep: pd.DataFrame | None = None
         self._paths = self._display_paths()
+        self.n_boot, self.boot_seed = int(n_boot), int(boot_seed)
+        self.provenance.settings["bootstrap"] = self._bootstrap(np.zeros(0, dtype=np.int64)).settings()
 
     # -- helpers --------------------------------------------------------------------------------
     def _display_paths(self) -> list[str]:
@@ -92,6 +106,18 @@ class CompareResult:
 
     def _targets(self, a: dict[str, np.ndarray]) -> np.ndarray:
         return np.asarray(a["positions"], dtype=np.int64) + 1
+
+    def _bootstrap(self, files: np.ndarray) -> FileBootstrap:
+        return FileBootstrap(files, n_boot=self.n_boot, seed=self.boot_seed)
+
+    def _valid(self, variant: str) -> tuple[dict[str, np.ndarray], int]:
+        """The variant's arrays without the rows that hold a non-finite value, and how many those were."""
+        a = self.per_variant[variant]
+        ok = _stats.valid_rows(a)
+        n_bad = int(np.count_nonzero(~ok))
+        if not n_bad:
+            return a, 0
+        return {k: (np.asarray(x)[ok] if len(x) == len(ok) else x) for k, x in a.items()}, n_bad
 
     def _provenance_columns(self, variant: str) -> dict[str, Any]:
         s = self.settings
@@ -109,6 +135,8 @@ class CompareResult:
             "llama_cpp_python_version": p.llama_cpp_python_version,
             "threads": p.settings.get("threads_effective", s.threads),
             "seed": s.seed,
+            "bootstrap_b": self.n_boot,
+            "bootstrap_seed": self.boot_seed,
         }
 
     # -- summary --------------------------------------------------------------------------------
@@ -117,12 +145,15 @@ class CompareResult:
         if self._summary is None:
             rows = []
             for v in self.variants:
-                a = self.per_variant[v]
-                nb = self.stream.n_bytes[self._targets(a)]
+                a, n_invalid = self._valid(v)
+                tgt = self._targets(a)
+                nb = self.stream.n_bytes[tgt]
                 row: dict[str, Any] = {"variant": v, "reference": self.reference, "mode": self.settings.mode}
                 same_top = a["argmax_ref"] == a["argmax_var"]
                 row.update(_stats.llama_stats(-a["logp_ref"], -a["logp_var"], a["kl"], same_top))
                 row["n_tokens"] = int(row["n_tokens"])
+                row["n_files"] = 0
+                row["n_invalid"] = n_invalid
                 row.update(_stats.extra_stats(a, nb))
                 gap = np.asarray(a["kl_upper"], dtype=np.float64) - np.asarray(a["kl_lower"], dtype=np.float64)
                 row["kl_lower_mean"] = float(np.mean(a["kl_lower"])) if gap.size else math.nan
@@ -130,7 +161,10 @@ class CompareResult:
                 row["kl_bound"] = float(np.mean(gap)) if gap.size else math.nan
                 row["kl_bound_max"] = float(np.max(gap)) if gap.size else math.nan
                 row["self_kl_max"] = self.floor.get("self_kl_max", math.nan)
+                row["codec_floor_kl_max"] = self.floor.get("codec_floor_kl_max", math.nan)  # cache-exact only
                 row["reference_cache_bytes_per_token"] = self.reference_cache.get("bytes_per_token", math.nan)
+                row.update(_stats.interval_stats(self._bootstrap(self.stream.file[tgt]), a, nb))
+                row["n_files"] = int(row["n_files"])
                 row.update(self._provenance_columns(v))
                 rows.append(row)
             self._summary = pd.DataFrame(rows)
@@ -198,34 +232,67 @@ class CompareResult:
         if by in self._breakdowns:
             return self._breakdowns[by]
         rows = []
-        s = self.stream
         for v in self.variants:
-            a = self.per_variant[v]
+            a, _ = self._valid(v)
             tgt = self._targets(a)
-            nb = s.n_bytes[tgt]
+            nb = self.stream.n_bytes[tgt]
+            files = self.stream.file[tgt]
             kl_total = float(np.sum(a["kl"]))
-            if by == "class":
-                keys = s.cls[tgt].astype(np.int64)
-                groups = [(name, keys == i) for i, name in enumerate(SOURCE_CLASSES)]
-            elif by == "language":
-                keys = s.lang[tgt].astype(np.int64)
-                groups = [(name, keys == i) for i, name in enumerate(s.languages)] + [("unknown", keys < 0)]
-            elif by == "entropy":
-                keys = _stats.entropy_bucket(a["entropy_ref"])
-                groups = [(name, keys == i) for i, name in enumerate(_stats.entropy_bucket_labels())]
-            else:
-                keys = s.file[tgt].astype(np.int64)
-                groups = [(self._paths[i], keys == i) for i in range(len(s.files))]
-            for name, sel in groups:
+            for name, sel in self._groups(by, a, tgt):
                 if not np.any(sel):
                     continue
                 row: dict[str, Any] = {"variant": v, by if by != "entropy" else "entropy_ref": name}
                 row.update(_stats.group_stats(a, nb, sel, kl_total))
                 row["share_tokens"] = float(np.mean(sel))
+                sub = {k: np.asarray(x)[sel] for k, x in a.items()}
+                row.update(_stats.interval_stats(self._bootstrap(files[sel]), sub, nb[sel],
+                                                 names=GROUP_INTERVALS, bpb=False))
+                row["n_files"] = int(row["n_files"])
+                row["too_few"] = bool(row["too_few"])
                 rows.append(row)
         df = pd.DataFrame(rows)
         self._breakdowns[by] = df
         return df
+
+    def _groups(self, by: str, a: dict[str, np.ndarray], tgt: np.ndarray) -> list[tuple[str, np.ndarray]]:
+        """(name, selection) of each group of a breakdown over the rows of ``a``."""
+        s = self.stream
+        if by == "class":
+            keys = s.cls[tgt].astype(np.int64)
+            return [(name, keys == i) for i, name in enumerate(SOURCE_CLASSES)]
+        if by == "language":
+            keys = s.lang[tgt].astype(np.int64)
+            return [(name, keys == i) for i, name in enumerate(s.languages)] + [("unknown", keys < 0)]
+        if by == "entropy":
+            keys = _stats.entropy_bucket(a["entropy_ref"])
+            return [(name, keys == i) for i, name in enumerate(_stats.entropy_bucket_labels())]
+        keys = s.file[tgt].astype(np.int64)
+        return [(self._paths[i], keys == i) for i in range(len(s.files))]
+
+    # -- paired differences ------------------------------------------------------------------------
+    def pairwise(self, metric: str = "kl_mean") -> pd.DataFrame:
+        """``metric(A) - metric(B)`` for every pair of variants on the tokens both scored, with a paired
+        file-bootstrap interval (both sides resample the same files): ``excludes_zero`` is the tested
+        claim "A and B differ". ``metric`` is a mean of the summary (``kl_mean``, ``kl_upper_mean``,
+        ``same_top1``, ``ln_ppl_ratio``, ...)."""
+        names = tuple(_stats.INTERVAL_MEANS)
+        if metric not in names:
+            raise InputError(f"unknown metric {metric!r}; choose one of {', '.join(names)}")
+        rows = []
+        for i, va in enumerate(self.variants):
+            for vb in self.variants[i + 1:]:
+                a, b = self.per_variant[va], self.per_variant[vb]
+                common, ia, ib = np.intersect1d(a["positions"], b["positions"], return_indices=True)
+                ok = _stats.valid_rows({k: x[ia] for k, x in a.items()}) & _stats.valid_rows(
+                    {k: x[ib] for k, x in b.items()})
+                xa = _stats.token_means(a)[metric][ia]
+                xb = _stats.token_means(b)[metric][ib]
+                iv = self._bootstrap(self.stream.file[common + 1]).paired(xa, xb, valid=ok)
+                rows.append({"variant_a": va, "variant_b": vb, "metric": metric, "diff": iv.value,
+                             "diff_lo": iv.lo, "diff_hi": iv.hi, "excludes_zero": iv.excludes(0.0),
+                             "n_tokens": iv.n_tokens, "n_files": iv.n_files, "n_invalid": int(np.count_nonzero(~ok)),
+                             "too_few": iv.too_few})
+        return pd.DataFrame(rows)
 
     # -- tokenizer-independent metrics ------------------------------------------------------------
     @property
@@ -321,6 +388,7 @@ class CompareResult:
 
         spec: list[tuple[str, Callable[[pd.Series], str]]] = [
             ("tokens scored", lambda r: f"{int(r['n_tokens'])}"),
+            ("files scored", lambda r: f"{int(r['n_files'])}"),
             ("Mean PPL(Q)", lambda r: _pm(r["ppl_var"], r["ppl_var_err"])),
             ("Mean PPL(base)", lambda r: _pm(r["ppl_ref"], r["ppl_ref_err"])),
             ("Cor(ln(PPL(Q)), ln(PPL(base)))", lambda r: _one(r["nll_corr"], "{:.2f}", 100, "%")),
@@ -328,6 +396,7 @@ class CompareResult:
             ("Mean PPL(Q)/PPL(base)", lambda r: _pm(r["ppl_ratio"], r["ppl_ratio_err"])),
             ("Mean PPL(Q)-PPL(base)", lambda r: _pm(r["ppl_diff"], r["ppl_diff_err"])),
             ("Mean KLD", lambda r: _pm(r["kl_mean"], r["kl_err"])),
+            ("Mean KLD 95% CI (files resampled)", partial(_ci, column="kl_mean")),
         ]
         for name, _ in _stats.KL_PERCENTILES:
             label = {"max": "Maximum KLD", "median": "Median KLD", "min": "Minimum KLD"}.get(name, f"{name[1:]}% KLD")
@@ -352,7 +421,10 @@ class CompareResult:
             spec += [
                 ("Mean KLD bounds [lower, upper]", lambda r: f"[{r['kl_lower_mean']:.6f}, {r['kl_upper_mean']:.6f}]"),
                 ("KLD bound width (mean, max)", lambda r: f"{r['kl_bound']:.6f}, {r['kl_bound_max']:.6f}"),
+                ("Mean KLD upper 95% CI (files resampled)", partial(_ci, column="kl_upper_mean")),
             ]
+        if (sm["n_invalid"] > 0).any():
+            spec.insert(1, ("rows excluded (non-finite)", lambda r: f"{int(r['n_invalid'])}"))
         if self.floor:
             spec.append(("Self floor max|KLD| (base vs base)", lambda r: _one(r["self_kl_max"], "{:.1f}")))
         out: dict[str, list[str]] = {"statistic": [s for s, _ in spec]}
@@ -381,6 +453,8 @@ class CompareResult:
             for by in ("class", "language", "entropy"):
                 io.write_frame(self.breakdown(by), d / f"breakdown-{by}.csv")
             io.write_frame(self.tokens, d / "tokens.parquet")
+            if len(self.variants) > 1:
+                io.write_frame(self.pairwise("kl_mean"), d / "pairwise-kl.csv")
         io.write_frame(self.tokenizer_independent, d / "tokenizer-independent.csv")
         io.write_json(d / "provenance.json", self.provenance.to_dict())
         io.write_json(d / "result.json", self.to_dict())

@@ -17,6 +17,7 @@ from ..provenance import llama_cpp_version
 
 MODES = ("lockstep", "cache-exact", "cache-topk")
 DEFAULT_N_CTX = 512
+DEFAULT_SCHEME = "file"  # every file its own sequence; 'llama' for parity with llama-perplexity
 DEFAULT_TOPK = 64
 DEFAULT_BATCH = 512
 KEY_LENGTH = 24  # hex digits of a key used in directory names
@@ -27,7 +28,7 @@ Progress = Callable[[int, int], None]
 @dataclass(frozen=True)
 class Settings:
     n_ctx: int = DEFAULT_N_CTX
-    scheme: str = "llama"
+    scheme: str = DEFAULT_SCHEME
     stride: int | None = None
     mode: str = "lockstep"
     topk: int = DEFAULT_TOPK

@@ -24,6 +24,11 @@ float64 sums, so its numbers are what llama.cpp approximates.
 
 Extras: reverse KL, Jensen-Shannon, both mean entropies, top-5/top-10 agreement (mean
 overlap of the two top-k sets), bits per byte of both models.
+
+Intervals: every mean over tokens (:data:`INTERVAL_MEANS`) and both bits per byte get a 95 %
+interval from a bootstrap that resamples whole files (:mod:`tokprobe.bootstrap`), as columns
+``<name>_lo`` and ``<name>_hi``. Rows with a non-finite value are left out of every statistic
+and counted (``n_invalid``, :func:`valid_rows`).
 """
 
 from __future__ import annotations
@@ -32,6 +37,8 @@ import math
 from collections.abc import Mapping
 
 import numpy as np
+
+from ..bootstrap import FileBootstrap
 
 KL_PERCENTILES: tuple[tuple[str, float], ...] = (
     ("max", 100.0),
@@ -225,3 +232,63 @@ def entropy_bucket(entropy: np.ndarray, edges: tuple[float, ...] = ENTROPY_EDGES
     idx = idx.astype(np.int64)
     idx[~np.isfinite(e)] = -1
     return idx
+
+
+# Float per-token fields that must be finite for a row to count (argmaxes are integers).
+CHECKED_FIELDS = tuple(f for f in TOKEN_FIELDS if not f.startswith("argmax"))
+
+
+def valid_rows(t: Mapping[str, np.ndarray]) -> np.ndarray:
+    """True for the rows whose checked per-token values are all finite."""
+    n = len(t["kl"])
+    ok = np.ones(n, dtype=bool)
+    for f in CHECKED_FIELDS:
+        if f in t:
+            ok &= np.isfinite(np.asarray(t[f], dtype=np.float64))
+    return ok
+
+
+def token_means(t: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The per-token values behind each mean of the summary, keyed by the summary column."""
+    nll_ref = -np.asarray(t["logp_ref"], dtype=np.float64)
+    nll_var = -np.asarray(t["logp_var"], dtype=np.float64)
+    return {
+        "kl_mean": np.asarray(t["kl"], dtype=np.float64),
+        "kl_lower_mean": np.asarray(t["kl_lower"], dtype=np.float64),
+        "kl_upper_mean": np.asarray(t["kl_upper"], dtype=np.float64),
+        "kl_reverse_mean": np.asarray(t["kl_reverse"], dtype=np.float64),
+        "js_mean": np.asarray(t["js"], dtype=np.float64),
+        "dp_mean": np.exp(-nll_var) - np.exp(-nll_ref),
+        "same_top1": (np.asarray(t["argmax_ref"]) == np.asarray(t["argmax_var"])).astype(np.float64),
+        "top5_agreement": np.asarray(t["top5_overlap"], dtype=np.float64),
+        "top10_agreement": np.asarray(t["top10_overlap"], dtype=np.float64),
+        "ln_ppl_ratio": nll_var - nll_ref,
+    }
+
+
+INTERVAL_MEANS = ("kl_mean", "kl_lower_mean", "kl_upper_mean", "kl_reverse_mean", "js_mean", "dp_mean", "same_top1",
+                  "top5_agreement", "top10_agreement", "ln_ppl_ratio")
+
+
+def interval_stats(bs: FileBootstrap, t: Mapping[str, np.ndarray], n_bytes: np.ndarray,
+                   names: tuple[str, ...] = INTERVAL_MEANS, bpb: bool = True) -> dict[str, float]:
+    """``<name>_lo``/``<name>_hi`` of each mean in ``names`` (and of both bits per byte, and of
+    ``ppl_ratio`` = exp(ln PPL ratio)), plus ``n_files`` and ``too_few``, from the file bootstrap ``bs``
+    over the rows of ``t`` (all valid: filter with :func:`valid_rows` first)."""
+    values = token_means(t)
+    out: dict[str, float] = {}
+    iv = None
+    for name in names:
+        iv = bs.mean(values[name])
+        out[f"{name}_lo"], out[f"{name}_hi"] = iv.lo, iv.hi
+        if name == "ln_ppl_ratio":
+            out["ppl_ratio_lo"], out["ppl_ratio_hi"] = math.exp(iv.lo), math.exp(iv.hi)
+    if bpb:
+        nb = np.asarray(n_bytes, dtype=np.float64)
+        for side in ("ref", "var"):
+            r = bs.ratio(-np.asarray(t[f"logp_{side}"], dtype=np.float64) / LN2, nb)
+            out[f"bpb_{side}_lo"], out[f"bpb_{side}_hi"] = r.lo, r.hi
+    if iv is not None:
+        out["n_files"] = iv.n_files
+        out["too_few"] = iv.too_few
+    return out

@@ -2,8 +2,9 @@
 
 Each corpus file is tokenized on its own (no BOS) and the files are concatenated in corpus
 order, so every token belongs to exactly one file; the stream starts with BOS when the
-vocabulary adds one (as llama.cpp's perplexity tool does for its single text). Windows may
-span two files, as llama.cpp's windows span articles of its test text.
+vocabulary adds one (as llama.cpp's perplexity tool does for its single text). The ``llama`` and
+``sliding`` windows may span two files, as llama.cpp's windows span articles of its test text;
+the ``file`` scheme plans its windows from :attr:`TokenStream.file_starts` and never crosses a file.
 
 A token's byte span is found from the bytes each vocabulary token contributes
 (``Vocab.token_bytes``); when the detokenized file differs from the source (e.g. an SPM
@@ -56,6 +57,11 @@ class TokenStream:
     @property
     def digest(self) -> str:
         return hashlib.sha256(np.ascontiguousarray(self.ids, dtype="<i4").tobytes()).hexdigest()
+
+    @property
+    def file_starts(self) -> list[int]:
+        """The stream offset of each file's first token (the files are contiguous, in corpus order)."""
+        return [f.token_start for f in self.files]
 
     @property
     def n_bytes(self) -> np.ndarray:
@@ -247,6 +253,30 @@ def build_stream(
     if not files:
         raise EmptyInputError("the corpus has no text to tokenize")
     return parts.stream(files, languages, n_aligned)
+
+
+@dataclass
+class _TruncatedFile:
+    path: str
+    language: str | None
+    text: str
+
+
+def same_bytes(corpus_files: Sequence[Any], stream: TokenStream) -> list[Any]:
+    """``corpus_files`` cut to the bytes ``stream`` covers (files it dropped are dropped, the file it
+    truncated is cut at the same byte), so another tokenizer's stream covers the same bytes: a
+    truncation by bytes, not tokens (for bits per byte across vocabularies)."""
+    covered = {fs.path: int(stream.byte_end[fs.token_start + fs.n_tokens - 1]) for fs in stream.files}
+    out: list[Any] = []
+    for i, cf in enumerate(corpus_files):
+        path = str(getattr(cf, "path", f"file{i}"))
+        if path not in covered:
+            continue
+        src = cf.text.encode("utf-8", "surrogateescape")
+        n = covered[path]
+        out.append(cf if n >= len(src) else
+                   _TruncatedFile(path, getattr(cf, "language", None), src[:n].decode("utf-8", "surrogateescape")))
+    return out
 
 
 def byte_class_counts(stream: TokenStream, positions: np.ndarray) -> np.ndarray:

@@ -48,7 +48,7 @@ class EvalBatch:
 
 def evaluate(model: Model, ids: Any, *, n_ctx: int | None = None, batch: int | None = None,
              scheme: str = "llama", stride: int | None = None, progress: Progress | None = None,
-             start_window: int = 0) -> Iterator[EvalBatch]:
+             start_window: int = 0, file_starts: Sequence[int] | None = None) -> Iterator[EvalBatch]:
     """:meth:`Model.evaluate`: arguments are checked here, before the first batch is produced."""
     if model.vocab_only:
         raise InputError(f"{model.name}: loaded with vocab_only=True; load it without vocab_only to evaluate")
@@ -64,7 +64,8 @@ def evaluate(model: Model, ids: Any, *, n_ctx: int | None = None, batch: int | N
     if batch < 1:
         raise InputError(f"batch must be at least 1, got {batch}")
     batch = min(batch, n_ctx)
-    windows = plan_windows(len(arr), n_ctx, scheme=scheme, stride=stride, add_bos=model.vocab.add_bos)
+    windows = plan_windows(len(arr), n_ctx, scheme=scheme, stride=stride, add_bos=model.vocab.add_bos,
+                           file_starts=file_starts)
     if not 0 <= int(start_window) <= len(windows):
         raise InputError(f"start_window must be in [0, {len(windows)}], got {start_window}")
     windows = windows[int(start_window):]
@@ -86,9 +87,8 @@ def iter_batches(ctx: LlamaContext, arr: np.ndarray, windows: list[Window], batc
     for w in windows:
         ctx.check_owner(token)
         ctx.clear_memory()
-        for k in range(0, w.hi, batch):
+        for k, nb in batch_spans(w, batch):
             ctx.check_owner(token)
-            nb = min(batch, w.hi - k)
             tok[:nb] = arr[w.start + k:w.start + k + nb]
             if k == 0 and w.bos_first:
                 tok[0] = bos
@@ -115,6 +115,15 @@ def iter_batches(ctx: LlamaContext, arr: np.ndarray, windows: list[Window], batc
             done += n_out
             if progress is not None:
                 progress(done, total)
+
+
+def batch_spans(w: Window, batch: int) -> list[tuple[int, int]]:
+    """(first local index, token count) of each decode of window ``w``: batches of ``batch`` from 0,
+    or, for a ``split`` window, the unscored rows [0, lo) and then the scored rows in batches of their own."""
+    if not w.split or w.lo == 0:
+        return [(k, min(batch, w.hi - k)) for k in range(0, w.hi, batch)]
+    head = [(k, min(batch, w.lo - k)) for k in range(0, w.lo, batch)]
+    return head + [(k, min(batch, w.hi - k)) for k in range(w.lo, w.hi, batch)]
 
 
 def logits_after(model: Model, context_ids: Any) -> np.ndarray:

@@ -130,7 +130,7 @@ class Model:
     # -- evaluation -----------------------------------------------------------------------------------
     def evaluate(self, ids: Any, *, n_ctx: int | None = None, batch: int | None = None, scheme: str = "llama",
                  stride: int | None = None, progress: Callable[[int, int], None] | None = None,
-                 start_window: int = 0) -> Iterator[EvalBatch]:
+                 start_window: int = 0, file_starts: Sequence[int] | None = None) -> Iterator[EvalBatch]:
         """Stream the logits of every scored position of ``ids`` (see :func:`plan_windows`).
 
         ``n_ctx``: window length (default: the model's); ``batch``: tokens per ``llama_decode``
@@ -146,9 +146,10 @@ class Model:
         in the activation quantization can move a row's logits by ~1 (KL ~1e-3..5e-2 nats) at
         sporadic positions. With ``batch >= n_ctx`` each window is one ``llama_decode`` and equals a
         one-call evaluation of that window exactly. Compare models with the same settings.
+        ``file_starts``: the stream offset of each file's first token, for scheme 'file'.
         """
         return evaluation.evaluate(self, ids, n_ctx=n_ctx, batch=batch, scheme=scheme, stride=stride,
-                                   progress=progress, start_window=start_window)
+                                   progress=progress, start_window=start_window, file_starts=file_starts)
 
     def logits_after(self, context_ids: Any) -> np.ndarray:
         """float32[V] (a copy): the next-token logits after ``context_ids`` in a fresh context (cold start).

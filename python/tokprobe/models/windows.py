@@ -1,31 +1,45 @@
 """Scoring windows: which token positions an evaluation decodes together and which rows it scores.
 
 Pure functions over token counts (no llama.cpp), shared by :meth:`Model.evaluate` and every
-analysis that needs to know in advance which rows the evaluator yields. Two schemes:
+analysis that needs to know in advance which rows the evaluator yields. Three schemes:
 
-- ``llama`` (default; llama.cpp's ``llama-perplexity`` and its ``--kl-divergence``): the stream
+- ``llama`` (the default here and of :meth:`Model.evaluate`; ``tokprobe compare`` defaults to
+  ``file``; llama.cpp's ``llama-perplexity`` and its ``--kl-divergence``): the stream
   is cut into ``n_tokens // n_ctx`` windows of ``n_ctx`` tokens (a shorter tail is dropped);
   the first token of each window is replaced by BOS when the vocabulary adds one; rows
   ``j = n_ctx//2 .. n_ctx-2`` of each window are scored (row j predicts token j+1).
 - ``sliding``: windows of ``n_ctx`` tokens every ``stride`` tokens (default ``n_ctx // 2``);
   every token after the first is scored exactly once, by the first window that reaches it.
+- ``file`` (for source code): each file of the stream (``file_starts``) is its own sequence and
+  no window crosses a file boundary. A window is BOS followed by the file's tokens when the
+  vocabulary adds BOS (planned as the slot just before the file's tokens, replaced by BOS, so
+  the row of BOS predicts -- and scores -- the file's first token); without BOS a window is the
+  file's tokens alone and the file's first token is not scored (nothing predicts it). Every other
+  token of every file is scored exactly once. A file longer than ``n_ctx`` continues in windows of
+  ``n_ctx`` tokens every ``stride`` (default ``n_ctx // 2``) tokens, each starting again with BOS
+  and scoring only the tokens no earlier window scored, so every scored row after the first
+  window has at least ``n_ctx - stride`` tokens of context. Rows before a window's first scored
+  row are decoded in batches of their own with no output (``Window.split``), so only scored rows
+  are requested from llama.cpp.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from ..errors import EmptyInputError, InputError
 
-SCHEMES = ("llama", "sliding")
+SCHEMES = ("llama", "sliding", "file")
 
 
 @dataclass(frozen=True)
 class Window:
     """A planned window: ids[start:end] (first token replaced by BOS if ``bos_first``), rows
-    (local indices) [lo, hi) scored; only tokens [0, hi) need decoding."""
+    (local indices) [lo, hi) scored; only tokens [0, hi) need decoding. ``split``: rows [0, lo) are
+    decoded in batches of their own (no output), the scored rows in batches starting at ``lo``."""
 
     index: int
     start: int
@@ -33,6 +47,7 @@ class Window:
     bos_first: bool
     lo: int
     hi: int
+    split: bool = False
 
     @property
     def n_scored(self) -> int:
@@ -52,7 +67,7 @@ def check_scheme(scheme: str, n_ctx: int, stride: int | None) -> int | None:
         raise InputError(f"context length must be at least 4 tokens, got {n_ctx}")
     if scheme == "llama":
         if stride is not None:
-            raise InputError("--stride applies to the sliding scheme only")
+            raise InputError("--stride applies to the sliding and file schemes only")
         return None
     stride = int(stride) if stride is not None else max(1, int(n_ctx) // 2)
     if not 1 <= stride <= int(n_ctx) - 1:
@@ -61,7 +76,7 @@ def check_scheme(scheme: str, n_ctx: int, stride: int | None) -> int | None:
 
 
 def plan_windows(n_tokens: int, n_ctx: int, *, scheme: str = "llama", stride: int | None = None,
-                 add_bos: bool = False) -> list[Window]:
+                 add_bos: bool = False, file_starts: Sequence[int] | None = None) -> list[Window]:
     """The windows an evaluation visits.
 
     ``llama``: llama.cpp's perplexity/KL scheme: consecutive chunks of ``n_ctx`` tokens (a partial
@@ -72,6 +87,11 @@ def plan_windows(n_tokens: int, n_ctx: int, *, scheme: str = "llama", stride: in
     every target ``ids[1:]`` is scored exactly once, by the first window that contains its context
     end. When the vocabulary adds BOS, windows after the first start with BOS (replacing their first
     token, whose row is then not scored), so ``stride`` may be at most ``n_ctx - 1``.
+
+    ``file``: ``file_starts`` (ascending stream offsets of each file's first token; file ``i`` ends
+    where file ``i + 1`` starts, the last at ``n_tokens``; default: one file from 0) cut the stream
+    into files, and each file is planned like ``sliding`` on its own (see the module docstring).
+    With ``add_bos`` every file must start at offset >= 1 (the slot that BOS replaces).
     """
     if scheme not in SCHEMES:
         raise InputError(f"unknown scheme {scheme!r}; use one of {', '.join(SCHEMES)}")
@@ -79,6 +99,10 @@ def plan_windows(n_tokens: int, n_ctx: int, *, scheme: str = "llama", stride: in
         raise EmptyInputError(f"need at least 2 tokens to score anything, got {n_tokens}")
     if scheme == "llama":
         return _llama_windows(n_tokens, n_ctx, stride, add_bos)
+    if scheme == "file":
+        return _file_windows(n_tokens, n_ctx, stride, add_bos, file_starts)
+    if file_starts is not None:
+        raise InputError("file_starts applies to scheme 'file' only")
     return _sliding_windows(n_tokens, n_ctx, stride, add_bos)
 
 
@@ -116,3 +140,43 @@ def _sliding_windows(n_tokens: int, n_ctx: int, stride: int | None, add_bos: boo
         scored_until = start + hi
         start += stride
     return out
+
+
+def _file_windows(n_tokens: int, n_ctx: int, stride: int | None, add_bos: bool,
+                  file_starts: Sequence[int] | None) -> list[Window]:
+    if n_ctx < 2:
+        raise InputError(f"n_ctx must be at least 2, got {n_ctx}")
+    if stride is None:
+        stride = max(1, n_ctx // 2)
+    max_stride = n_ctx - 2 if add_bos else n_ctx - 1  # with BOS, a later window's BOS row is never scored
+    if not 1 <= stride <= max_stride:
+        raise InputError(f"stride must be in [1, {max_stride}] for scheme 'file' with n_ctx={n_ctx}"
+                         + (" (every window starts with BOS)" if add_bos else "") + f", got {stride}")
+    starts = [int(x) for x in (file_starts if file_starts is not None else [0])]
+    if any(b < a for a, b in zip(starts, starts[1:], strict=False)) or (starts and not 0 <= starts[0]):
+        raise InputError("file_starts must be ascending stream offsets")
+    if starts and starts[-1] > n_tokens:
+        raise InputError(f"file_starts go past the {n_tokens} tokens of the stream")
+    if add_bos and starts and starts[0] < 1:
+        raise InputError("scheme 'file' with BOS needs a slot before the first file (a stream starting with BOS)")
+    out: list[Window] = []
+    ends = [*starts[1:], n_tokens]
+    for fs, fe in zip(starts, ends, strict=True):
+        a = fs - 1 if add_bos else fs  # the first slot of the file's sequence (BOS when it adds one)
+        _file_sequence_windows(out, a, fe, n_ctx, stride, add_bos)
+    if not out:
+        raise EmptyInputError("scheme 'file': no file has a token to score")
+    return out
+
+
+def _file_sequence_windows(out: list[Window], a: int, b: int, n_ctx: int, stride: int, add_bos: bool) -> None:
+    """Append the windows of one file's sequence ``[a, b)`` of stream slots (rows a .. b-2 scored)."""
+    scored_until = a
+    start = a
+    while scored_until <= b - 2:
+        end = min(start + n_ctx, b)
+        lo = max(scored_until, start + (1 if add_bos and start > a else 0)) - start
+        hi = min(end, b - 1) - start
+        out.append(Window(len(out), start, end, add_bos, lo, hi, split=True))
+        scored_until = start + hi
+        start += stride

@@ -43,15 +43,18 @@ def build_document(run_dir: str | Path) -> Document:
     )
     guide = doc.add(Section("Guidelines", text=["Derived from the measurements below; each states its numbers."]))
     _add_models(doc, models)
+    gate = _gate(run / "steps" / "codegen")
     passk = _read(run / "steps" / "codegen" / "pass_at_k.csv")
+    if passk is not None:  # a gated group's reference alone is no comparison: said in words instead
+        passk = passk[~passk["model"].isin(_gated_references(gate))].reset_index(drop=True)
     p1 = passk[passk["k"] == 1].reset_index(drop=True) if passk is not None else None
     for i, g in enumerate(_groups(run / "steps" / "compare")):
         _add_compare_group(doc, guide, config, i, g, models, p1, figs)
     for i, g in enumerate(_groups(run / "steps" / "coldstart")):
         _add_coldstart_group(doc, guide, config, i, g)
     _add_vocab(doc, run / "steps" / "vocab")
-    if passk is not None and p1 is not None and len(passk):
-        _add_codegen(doc, passk, p1, figs)
+    if (passk is not None and p1 is not None and len(passk)) or G.codegen_gate_lines(gate):
+        _add_codegen(doc, guide, config, gate, passk, p1, figs)
     _add_timings(doc, meta)
     if not guide.bullets:
         guide.text.append("No analysis produced numbers to derive guidelines from.")
@@ -136,8 +139,27 @@ def _add_vocab(doc: Document, vdir: Path) -> None:
         sec.tables.append(("Vocabulary composition by token class", comp))
 
 
-def _add_codegen(doc: Document, passk: pd.DataFrame, p1: pd.DataFrame, figs: Path) -> None:
+def _gate(codegen_dir: Path) -> dict[str, Any]:
+    """The codegen step's gate.json (empty when the step did not run or predates the gate)."""
+    path = codegen_dir / "gate.json"
+    gate: dict[str, Any] = io.read_json(path) if path.is_file() else {}
+    return gate
+
+
+def _gated_references(gate: dict[str, Any]) -> set[str]:
+    return {str(r["reference"]) for r in gate.get("groups") or [] if not r.get("variants_run", True)}
+
+
+def _add_codegen(doc: Document, guide: Section, config: dict[str, Any], gate: dict[str, Any],
+                 passk: pd.DataFrame | None, p1: pd.DataFrame | None, figs: Path) -> None:
     sec = doc.add(Section("Code generation: HumanEval"))
+    shown_gate = {**gate, "groups": [{**r, "reference": display_name(r["reference"])}
+                                     for r in gate.get("groups") or []]}
+    for i, line in G.codegen_gate_lines(shown_gate):
+        sec.text += _tagged(config, i, [line])
+        guide.bullets += _tagged(config, i, [line])
+    if passk is None or p1 is None or not len(passk):
+        return
     shown = p1.assign(model=p1["model"].map(display_name))
     sec.images.append(("pass@1 per model", P.plot_pass_at_1(shown, figs / "pass_at_1.png")))
     sec.tables.append(("pass@k", passk.assign(model=passk["model"].map(display_name))))

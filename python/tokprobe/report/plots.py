@@ -46,7 +46,7 @@ def plot_size_vs_kl(df: pd.DataFrame, path: Path, x: str = "bits_per_weight") ->
     plt = _plt()
     fig, ax = plt.subplots(figsize=(7.5, 4.5))
     d = df[np.isfinite(df[x]) & (df["kl_mean"] > 0)].reset_index(drop=True)
-    ax.errorbar(d[x], d["kl_mean"], yerr=d["kl_err"], fmt="o", color="#1f77b4", capsize=3)
+    ax.errorbar(d[x], d["kl_mean"], yerr=interval_yerr(d, "kl_mean", "kl_err"), fmt="o", color="#1f77b4", capsize=3)
     for r in d.itertuples():
         ax.annotate(str(r.label), (getattr(r, x), r.kl_mean), textcoords="offset points", xytext=(4, 4), fontsize=8)
     if len(d):
@@ -61,9 +61,24 @@ def plot_size_vs_kl(df: pd.DataFrame, path: Path, x: str = "bits_per_weight") ->
     return _save(fig, path)
 
 
+def interval_yerr(d: pd.DataFrame, value: str, err: str | None = None) -> np.ndarray | None:
+    """Error bars ``[2, n]`` from the 95 % interval columns ``<value>_lo/_hi`` (files resampled), else
+    from a standard-error column ``err``; None when the table has neither."""
+    v = d[value].to_numpy(float)
+    if f"{value}_lo" in d.columns and f"{value}_hi" in d.columns:
+        lo, hi = d[f"{value}_lo"].to_numpy(float), d[f"{value}_hi"].to_numpy(float)
+        return np.vstack([np.clip(v - lo, 0, None), np.clip(hi - v, 0, None)])
+    if err is not None and err in d.columns:
+        e = d[err].to_numpy(float)
+        return np.vstack([e, e])
+    return None
+
+
 def plot_grouped_bars(df: pd.DataFrame, category: str, value: str, series: str, path: Path, title: str,
                       ylabel: str, log: bool = False) -> Path:
-    """One group of bars per ``category`` value, one bar per ``series`` value."""
+    """One group of bars per ``category`` value, one bar per ``series`` value; with the 95 % interval
+    of each bar where the table has ``<value>_lo/_hi``. Groups flagged ``too_few`` are drawn hollow and
+    hatched, without an interval: shown, not offered as a finding."""
     plt = _plt()
     piv = df.pivot_table(index=category, columns=series, values=value, aggfunc="mean", sort=False)
     fig, ax = plt.subplots(figsize=(max(7.0, 0.6 * len(piv) * max(1, len(piv.columns)) / 2), 4.5))
@@ -71,7 +86,17 @@ def plot_grouped_bars(df: pd.DataFrame, category: str, value: str, series: str, 
     width = 0.8 / n
     xs = np.arange(len(piv))
     for j, col in enumerate(piv.columns):
-        ax.bar(xs + j * width - 0.4 + width / 2, piv[col].to_numpy(float), width, label=str(col))
+        rows = df[df[series] == col].set_index(category).reindex(piv.index)
+        few = rows["too_few"].eq(True).to_numpy() if "too_few" in rows.columns else np.zeros(len(xs), dtype=bool)
+        yerr = interval_yerr(rows, value)
+        if yerr is not None:
+            yerr = np.where(few, 0.0, np.nan_to_num(yerr))
+        bars = ax.bar(xs + j * width - 0.4 + width / 2, piv[col].to_numpy(float), width, label=str(col), yerr=yerr,
+                      capsize=2, error_kw={"elinewidth": 0.8})
+        for bar, is_few in zip(bars, few, strict=True):
+            if is_few:
+                bar.set_fill(False)
+                bar.set_hatch("//")
     ax.set_xticks(xs)
     ax.set_xticklabels([str(i) for i in piv.index], rotation=30, ha="right")
     if log:
@@ -80,6 +105,8 @@ def plot_grouped_bars(df: pd.DataFrame, category: str, value: str, series: str, 
     ax.set_title(title)
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
     ax.grid(axis="y", alpha=0.3)
+    if "too_few" in df.columns and df["too_few"].astype(bool).any():
+        ax.text(0.0, -0.32, "hatched: too few tokens or files (not a finding)", transform=ax.transAxes, fontsize=7)
     return _save(fig, path)
 
 

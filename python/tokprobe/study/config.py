@@ -28,6 +28,7 @@ Example::
 
     [codegen]
     limit = 10
+    min_reference_passes = 3   # variants run only when the reference passes at least this many
 """
 
 from __future__ import annotations
@@ -100,6 +101,9 @@ class CodegenSettings:
     # "auto" (chat for models whose name says instruct/-it/chat and that have a chat template), "raw"
     # or "chat": one mode for every model keeps their pass rates comparable.
     prompt_mode: str = "auto"
+    # The gate: each group's reference runs first; when it passes fewer problems than this, the
+    # group's variants are not run (HumanEval cannot separate them at this model size). 0 = no gate.
+    min_reference_passes: int = 3
 
 
 @dataclass
@@ -273,8 +277,8 @@ def parse_config(data: dict[str, Any], *, source: str = "<dict>", base_dir: Path
     cfg.codegen = _section(CodegenSettings, data.get("codegen", {}), "codegen")
     if cfg.compare.n_ctx < 8:
         raise ConfigError(f"compare.n_ctx: must be at least 8, got {cfg.compare.n_ctx}")
-    if cfg.compare.scheme not in ("llama", "sliding"):
-        raise ConfigError(f"compare.scheme: {cfg.compare.scheme!r} is not llama or sliding")
+    if cfg.compare.scheme not in ("llama", "sliding", "file"):
+        raise ConfigError(f"compare.scheme: {cfg.compare.scheme!r} is not file, llama or sliding")
     if cfg.compare.mode not in ("lockstep", "cache-exact", "cache-topk"):
         raise ConfigError(f"compare.mode: {cfg.compare.mode!r} is not lockstep, cache-exact or cache-topk")
     if cfg.codegen.models not in ("all", "ends"):
@@ -302,13 +306,16 @@ def study_config(path: str | os.PathLike[str] | None = None, *, quick: bool = Fa
                  threads: int = 0) -> StudyConfig:
     """The config of a run: the file at ``path`` or the default study (``quick`` for the small one).
 
-    ``full_humaneval`` runs code generation on all 164 problems; ``threads`` > 0 overrides the config's.
+    ``full_humaneval`` runs code generation on all 164 problems and on every model, whatever the
+    reference passes (the gate ``codegen.min_reference_passes`` is set to 0); ``threads`` > 0
+    overrides the config's.
     """
     if path is not None and quick:
         raise ConfigError("--quick applies to the default study only; set sizes in the config")
     cfg = load_config(path) if path is not None else default_config(quick=quick)
     if full_humaneval:
         cfg.codegen.limit = 0
+        cfg.codegen.min_reference_passes = 0
     if threads:
         cfg.threads = threads
     return cfg

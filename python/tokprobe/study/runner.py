@@ -7,7 +7,9 @@ Steps, in order (each in ``<run>/steps/<name>/``, skipped when its inputs are un
 ``vocab``       vocabulary analysis of the study's tokenizers (+ fetched vocab-only ones);
 ``coldstart``   cold-start distributions, one table set per group;
 ``compare``     reference vs variants over the corpus, one result set per group;
-``codegen``     HumanEval pass@k per model;
+``codegen``     HumanEval pass@k per model: each group's reference first, its variants only when
+                the reference passes at least ``codegen.min_reference_passes`` problems (the
+                gate, recorded in ``gate.json``; 0 turns it off);
 then the report (always re-rendered; cheap).
 """
 
@@ -24,7 +26,7 @@ from typing import Any
 import pandas as pd
 
 from .. import io
-from ..codegen import CodegenResult, CodegenSettings, Limits, load_problems, run_codegen_many
+from ..codegen import CodegenResult, CodegenSettings, Limits, Sandbox, load_problems, run_codegen_many
 from ..coldstart import coldstart
 from ..compare import compare
 from ..corpus import Corpus, load_corpus
@@ -265,6 +267,7 @@ def _codegen_models(config: StudyConfig) -> list[str]:
 
 def _step_codegen(config: StudyConfig, d: Path, models: list[str], paths: dict[str, str], threads: int,
                   progress: ProgressFactory) -> dict[str, Any]:
+    """References first; a group's variants only when its reference passes the gate (see :func:`_gate`)."""
     problems = load_problems(limit=config.codegen.limit or None)
     settings = CodegenSettings(max_tokens=config.codegen.max_tokens, seed=config.seed,
                                prompt_mode=config.codegen.prompt_mode)
@@ -272,14 +275,54 @@ def _step_codegen(config: StudyConfig, d: Path, models: list[str], paths: dict[s
     def keep_problems(m: str, res: CodegenResult) -> None:
         io.write_frame(res.problems.assign(model=m), d / _slug(m) / "problems.parquet")
 
-    runs = run_codegen_many({m: paths[m] for m in models}, problems, settings, limits=Limits(), jobs=threads,
-                            load_options={"threads": threads}, run_dir=lambda m: d / _slug(m), plot=False,
-                            progress=lambda m: progress(f"codegen: {m}", "problems"), on_result=keep_problems)
+    results: dict[str, CodegenResult] = {}
+
+    def run(chosen: list[str]) -> None:
+        if not chosen:
+            return
+        runs = run_codegen_many({m: paths[m] for m in chosen}, problems, settings, sandbox=box,
+                                load_options={"threads": threads}, run_dir=lambda m: d / _slug(m), plot=False,
+                                progress=lambda m: progress(f"codegen: {m}", "problems"), on_result=keep_problems)
+        results.update(runs.results)
+
+    box = Sandbox(Limits(), jobs=threads)
+    try:
+        run(list(dict.fromkeys(g.reference for g in config.groups)))  # the references always run, first
+        gate = _gate(config, results)
+        closed = {r["group"] for r in gate if not r["variants_run"]}
+        open_models = {m for g in config.groups if g.name not in closed for m in g.models}
+        run([m for m in models if m not in results and m in open_models])
+    finally:
+        box.close()
+    io.write_json(d / "gate.json", {"min_reference_passes": config.codegen.min_reference_passes, "groups": gate})
     rows = []
-    for m, res in runs.results.items():
+    for m in [m for m in models if m in results] + [m for m in results if m not in models]:
+        res = results[m]
         for k, p in zip(res.pass_at_k["k"].tolist(), res.pass_at_k["pass_at_k"].tolist(), strict=True):
-            rows.append({"model": m, "k": int(k), "pass_at_k": float(p),
-                         "n_problems": int(len(res.problems)),
-                         "n_passed": int((res.problems["c"] > 0).sum()) if "c" in res.problems else None})
+            rows.append({"model": m, "k": int(k), "pass_at_k": float(p), "n_problems": int(len(res.problems)),
+                         "n_passed": _passed(res)})
     io.write_frame(pd.DataFrame(rows), d / "pass_at_k.csv")
-    return {"models": models, "n_problems": len(problems)}
+    return {"models": list(results), "n_problems": len(problems),
+            "gated_groups": sorted(closed), "min_reference_passes": config.codegen.min_reference_passes}
+
+
+def _passed(res: CodegenResult) -> int | None:
+    """Problems with at least one passing sample."""
+    return int((res.problems["c"] > 0).sum()) if "c" in res.problems else None
+
+
+def _gate(config: StudyConfig, results: dict[str, CodegenResult]) -> list[dict[str, Any]]:
+    """Per group: the reference's passes and whether its variants run (``passes >= min_reference_passes``).
+
+    Fewer passes than the gate means HumanEval at this size cannot tell the variants apart (a
+    variant can only lose what the reference solves), so their generation time is not spent.
+    """
+    need = config.codegen.min_reference_passes
+    out = []
+    for g in config.groups:
+        res = results[g.reference]
+        passed = _passed(res) or 0
+        out.append({"group": g.name, "reference": g.reference, "n_passed": passed,
+                    "n_problems": int(len(res.problems)), "min_reference_passes": need,
+                    "variants_run": passed >= need, "variants": list(g.variants)})
+    return out

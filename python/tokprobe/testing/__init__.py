@@ -16,6 +16,7 @@ from .tiny_models import (
     tokenizer_keys,
     value_types,
     write_bad_gguf,
+    write_tokenizer_variant,
 )
 
 __all__ = [
@@ -30,4 +31,5 @@ __all__ = [
     "tokenizer_keys",
     "value_types",
     "write_bad_gguf",
+    "write_tokenizer_variant",
 ]

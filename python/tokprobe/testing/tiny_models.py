@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -159,6 +160,31 @@ def make_tiny_model(
         w.write_tensors_to_file()
         w.close()
     return target
+
+
+def write_tokenizer_variant(model: str | os.PathLike[str], out: str | os.PathLike[str], *,
+                            tokens: Callable[[list[Any]], list[Any]] | None = None,
+                            add_bos: bool | None = None) -> Path:
+    """A vocab-only GGUF at ``out`` with ``model``'s tokenizer keys, edited: ``tokens`` maps the
+    token texts to new ones, ``add_bos`` sets ``tokenizer.ggml.add_bos_token``. Feed it to
+    :func:`make_tiny_model` (``tokenizer_from=``) for a tiny model with that vocabulary."""
+    h = validate_gguf(model)
+    w = gguf.GGUFWriter(str(out), arch="llama")
+    types = value_types()
+    for key, val in h.kv.items():
+        if not key.startswith("tokenizer.") or (add_bos is not None and key == "tokenizer.ggml.add_bos_token"):
+            continue
+        if key == "tokenizer.ggml.tokens" and tokens is not None:
+            val = tokens(list(val))
+        vtype, sub = h.kv_types[key]
+        w.add_key_value(key, to_writer_value(val, vtype, sub), types[vtype], types[sub] if sub is not None else None)
+    if add_bos is not None:
+        w.add_bool("tokenizer.ggml.add_bos_token", add_bos)
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+    return Path(out)
 
 
 def write_bad_gguf(path: str | os.PathLike[str], kind: str, *, good: str | os.PathLike[str] | None = None) -> Path:
