@@ -92,19 +92,18 @@ def _add_compare_group(doc: Document, guide: Section, config: dict[str, Any], i:
         sec.images.append(("Bits per weight vs mean KL, with the Pareto front",
                            P.plot_size_vs_kl(v, figs / f"size_vs_kl_{i}.png")))
         guide.bullets += _tagged(config, i, G.size_guidelines(v.dropna(subset=["file_size"]), p1, ref))
-    by_class = _read(g / "breakdown-class.csv")
-    if by_class is not None and len(by_class):
-        sec.images.append(("Mean KL by class of the target token", P.plot_grouped_bars(
-            by_class, "class", "kl_mean", "variant", figs / f"kl_by_class_{i}.png",
-            "KL by token class", "mean KL (nats/token)", log=True)))
-        sec.tables.append(("By class of the target token", by_class))
-        guide.bullets += _tagged(config, i, G.class_guidelines(by_class))
-    by_lang = _read(g / "breakdown-language.csv")
-    if by_lang is not None and len(by_lang):
-        sec.images.append(("Mean KL by language", P.plot_grouped_bars(
-            by_lang, "language", "kl_mean", "variant", figs / f"kl_by_language_{i}.png",
-            "KL by language", "mean KL (nats/token)", log=True)))
-        sec.tables.append(("By language", by_lang))
+    for category, caption, title, table in (
+            ("class", "Mean KL by class of the target token", "KL by token class", "By class of the target token"),
+            ("language", "Mean KL by language", "KL by language", "By language")):
+        by = _read(g / f"breakdown-{category}.csv")
+        if by is None or not len(by):
+            continue
+        sec.images.append((caption, P.plot_grouped_bars(
+            by, category, "kl_mean", "variant", figs / f"kl_by_{category}_{i}.png", title, "mean KL (nats/token)",
+            log=True)))
+        sec.tables.append((table, by))
+        if category == "class":
+            guide.bullets += _tagged(config, i, G.class_guidelines(by))
     by_ent = _read(g / "breakdown-entropy.csv")
     if by_ent is not None and len(by_ent):
         sec.tables.append(("By reference entropy (nats)", by_ent))
