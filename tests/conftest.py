@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import importlib.util
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -54,3 +55,39 @@ def default_model_path() -> Path:
         return resolve("gemma3-270m")
     except Error as exc:
         pytest.skip(f"default model not available: {exc}")
+
+
+#: Three short source files in three languages (python, rust, go), for tests that need a little real code.
+SMALL_CODE = {
+    "a.py": "".join(f"def f{i}(x):\n    return x * {i}  # scale\n" for i in range(8)),
+    "b.rs": "fn main() {\n    let v: Vec<u32> = (0..10).collect();\n    println!(\"{:?}\", v);\n}\n",
+    "c.go": "package main\n\nfunc add(a, b int) int {\n\treturn a + b\n}\n",
+}
+
+
+@pytest.fixture(scope="session")
+def small_code() -> dict[str, str]:
+    """:data:`SMALL_CODE`: file name -> text."""
+    return dict(SMALL_CODE)
+
+
+@pytest.fixture(scope="session")
+def small_corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A directory holding :data:`SMALL_CODE`."""
+    d = tmp_path_factory.mktemp("small-corpus")
+    for name, text in SMALL_CODE.items():
+        (d / name).write_text(text)
+    return d
+
+
+@pytest.fixture
+def cli() -> Callable[[list[str]], int]:
+    """``cli(argv)``: run the tokprobe CLI in-process and return its exit status."""
+    from tokprobe.cli import main
+
+    def run(argv: list[str]) -> int:
+        with pytest.raises(SystemExit) as e:
+            main(argv)
+        return int(e.value.code or 0)
+
+    return run

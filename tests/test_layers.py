@@ -13,15 +13,16 @@ PACKAGE = Path(__file__).resolve().parents[1] / "python" / "tokprobe"
 # Bottom to top; a module may import its own layer's shared modules or any lower layer
 # (docs/architecture.md). Analyses never import one another.
 LAYERS: dict[str, float] = {
-    "errors": 0, "_version": 0, "io": 0, "hashing": 0, "cache": 0, "packages": 0, "provenance": 0,
+    "errors": 0, "_version": 0, "io": 0, "hashing": 0, "cache": 0, "packages": 0, "provenance": 0, "locks": 0,
     "core": 1, "_core": 1, "lexicon": 1, "bootstrap": 1,
     "models": 2, "corpus": 2,
-    "vocab": 3, "coldstart": 3, "compare": 3, "codegen": 3, "variants": 3,
+    "vocab": 3, "coldstart": 3, "compare": 3, "codegen": 3, "variants": 3, "complete": 3,
+    "explore": 3.5,  # the per-token page: reads compare run directories; the report links to it
     "report": 4, "study": 4.5,  # the study renders its report; the report only reads run directories
     "cli": 5, "__init__": 5, "__main__": 6,
     "testing": 2.5,  # tiny models and fakes: built on models, used by tests only
 }
-ANALYSES = {"vocab", "coldstart", "compare", "codegen", "variants"}
+ANALYSES = {"vocab", "coldstart", "compare", "codegen", "variants", "complete"}
 # Layer-0 modules that other layer-0 modules build on (io before cache, errors before all).
 SHARED_BELOW = {"errors", "_version", "io", "hashing"}
 

@@ -11,7 +11,7 @@ import pytest
 
 from tokprobe import io
 from tokprobe.errors import ConfigError
-from tokprobe.report.document import _fmt
+from tokprobe.report.tables import with_interval
 from tokprobe.study import load_config, parse_config, run_study
 
 CODE = {
@@ -63,7 +63,7 @@ def test_study_end_to_end_and_resume(study_inputs: Path, tmp_path: Path):
     cfg = load_config(study_inputs)
     run = tmp_path / "run"
     res = run_study(cfg, run)
-    assert {s.name for s in res.steps} == {"models", "vocab", "coldstart", "compare", "codegen"}
+    assert {s.name for s in res.steps} == {"models", "vocab", "coldstart", "compare", "complete", "codegen"}
     assert not any(s.skipped for s in res.steps)
     html = (run / "report.html").read_text()
     md = (run / "report.md").read_text()
@@ -71,10 +71,12 @@ def test_study_end_to_end_and_resume(study_inputs: Path, tmp_path: Path):
     # The report carries the numbers of the stored results.
     summary = io.read_frame(run / "steps" / "compare" / "group0" / "summary.csv")
     assert len(summary) == 2
-    for kl in summary["kl_mean"]:
-        assert _fmt(float(kl)) in md
+    for r in summary.to_dict(orient="records"):  # each mean with its interval, files resampled
+        assert with_interval(r["kl_mean"], r["kl_mean_lo"], r["kl_mean_hi"]) in md
+    assert (run / "explorer.html").is_file() and "(explorer.html)" in md
     cs = io.read_frame(run / "steps" / "coldstart" / "group0" / "summary.parquet")
-    assert _fmt(float(cs["pkp"].iloc[0])) in md
+    r0 = cs.iloc[0]
+    assert with_interval(r0["pkp"], r0["pkp_lo"], r0["pkp_hi"]) in md
     # The HumanEval gate: a tiny reference passes nothing, so the variants were not run and the
     # report says why instead of showing a table of zeros.
     passk = io.read_frame(run / "steps" / "codegen" / "pass_at_k.csv")
@@ -110,6 +112,7 @@ def test_changed_settings_rerun_only_that_step(study_inputs: Path, tmp_path: Pat
     cfg.codegen.enabled = False
     cfg.compare.enabled = False
     cfg.vocab.enabled = False
+    cfg.complete.enabled = False
     run = tmp_path / "run"
     run_study(cfg, run)
     cfg.coldstart.top_k = 5
@@ -215,9 +218,18 @@ def test_coldstart_guidelines_flag_shifts_both_ways() -> None:
     from tokprobe.report import guidelines as G
 
     s = pd.DataFrame({"model": ["ref", "ft", "q"], "pkp": [0.066, 0.060, 0.030], "stp": [0.51, 0.10, 0.50]})
-    assert G.coldstart_guidelines(s) == [
-        "`ft` moves cold-start mass: STP 0.510 → 0.100 (0.20x).",
-        "`q` moves cold-start mass: PKP 0.066 → 0.030 (0.45x).",
+    assert G.coldstart_guidelines(s) == [  # no intervals: measurements only, never findings
+        "`ft` at the cold-start position, measured (one position, no interval, not a tested finding): "
+        "STP 0.510 → 0.100 (0.20x).",
+        "`q` at the cold-start position, measured (one position, no interval, not a tested finding): "
+        "PKP 0.066 → 0.030 (0.45x).",
     ]
+    pw = pd.DataFrame({"model": ["ft", "q"], "pkp_ratio": [0.91, 0.45], "pkp_ratio_lo": [0.8, 0.40],
+                       "pkp_ratio_hi": [1.0, 0.62]})
+    lines = G.coldstart_guidelines(s, pw)
+    assert lines[1] == ("`q` moves cold-start keyword mass: PKP 0.066 → 0.030 (0.45x [0.40, 0.62], keyword set "
+                        "resampled).")
+    pw.loc[1, "pkp_ratio_hi"] = 0.7  # the interval reaches into the band: no finding, and no PKP line
+    assert [x for x in G.coldstart_guidelines(s, pw) if "PKP" in x] == []
     same = s.iloc[[0, 0]].reset_index(drop=True)
-    assert G.coldstart_guidelines(same)[0].startswith("Cold start: every variant keeps PKP and STP")
+    assert G.coldstart_guidelines(same)[0].startswith("Cold start: no variant moves PKP (95 % interval) or STP")

@@ -100,7 +100,7 @@ def test_cli_vocabs_list_and_fetch(tmp_path, capsys):
     assert "run 'tokprobe vocabs fetch'" in capsys.readouterr().err
     sdist = make_sdist(tmp_path / fetch.SDIST_FILENAME)
     with pytest.raises(SystemExit) as e:
-        main(["vocabs", "fetch", "--sdist", str(sdist), "--cache-dir", str(tmp_path / "v"), "-f", "json"])
+        main(["vocabs", "fetch", "--sdist", str(sdist), "--cache-dir", str(tmp_path / "v"), "--no-npm", "-f", "json"])
     assert e.value.code == 0
     out = json.loads(capsys.readouterr().out)
     assert [r["name"] for r in out] == ["llama-bpe", "qwen2"]

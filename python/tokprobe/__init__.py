@@ -4,7 +4,8 @@ The Python API in a few names:
 
 - ``tokprobe.core``: native statistics over logits matrices (entropy, KL, class mass, top-k).
 - ``tokprobe.load``: open a GGUF model (name or path) through llama.cpp.
-- analyses: ``tokprobe.vocab``, ``tokprobe.coldstart``, ``tokprobe.compare``, ``tokprobe.codegen``.
+- analyses: ``tokprobe.vocab``, ``tokprobe.coldstart``, ``tokprobe.compare``, ``tokprobe.complete``,
+  ``tokprobe.codegen``.
 - ``tokprobe.study``: a whole study with a report.
 """
 

@@ -1,7 +1,9 @@
 """Code corpora: a file or a directory of source files, each with its language.
 
 ``load_corpus()`` with no path gives the small smoke corpus shipped in ``tokprobe/data/corpus``
-(original code written for tokprobe, all 12 languages). The language of a file comes from its
+(all 12 languages: original code written for tokprobe plus real files from permissively licensed
+projects, each listed with its source and license in ``SOURCES.md`` / ``sources.json``; those two and
+``licenses/`` are never read as corpus files). The language of a file comes from its
 extension (:func:`tokprobe.lexicon.detect_language`) unless ``language=`` overrides it.
 Binary files (a NUL byte in the first 8 KiB), non-UTF-8 files, empty files and files of an unknown
 language are skipped and counted in ``Corpus.skipped`` — never an error, unless nothing is left
@@ -35,6 +37,8 @@ from .lexicon.languages import LANGUAGES, detect_language, normalize_language
 from .packages import pip_download_sdist
 
 SMOKE_CORPUS = Path(__file__).resolve().parent / "data" / "corpus"
+#: Top-level entries of the smoke corpus that describe it (provenance, license texts): never corpus files.
+SMOKE_METADATA = ("SOURCES.md", "sources.json", "licenses")
 _BINARY_PROBE = 8192
 SKIP_REASONS = ("binary", "not_utf8", "empty", "unknown_language", "excluded_language", "unreadable", "too_large")
 _SKIP_DIRS = {".git", ".hg", ".svn", "__pycache__", "node_modules", ".tox", ".venv", "venv", ".mypy_cache"}
@@ -205,6 +209,8 @@ def load_corpus(
     if not root.exists():
         raise InputError(f"corpus path not found: {root}")
     paths = [root] if root.is_file() else list(_walk(root))
+    if root.resolve() == SMOKE_CORPUS:
+        paths = [p for p in paths if p.relative_to(root).parts[0] not in SMOKE_METADATA]
     files: list[CorpusFile] = []
     skipped: dict[str, int] = {}
     skipped_files: list[tuple[str, str]] = []

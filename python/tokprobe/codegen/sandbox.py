@@ -19,7 +19,13 @@ Nothing generated ever runs inside the tool's process. Each program runs in its 
   the program left running. As a non-root user the namespaces are created inside a new user
   namespace; the program then keeps the user's uid, so files the user can write stay writable
   (a warning says so);
-- a fresh temporary directory (deleted afterwards), a scrubbed environment, stdin at /dev/null.
+- a seccomp filter that makes ``socket(AF_UNIX, ...)`` fail (x86_64, aarch64), so host services
+  listening on unix-domain sockets (docker, dbus, ...) are out of reach even through the file system;
+- a fresh temporary directory (deleted afterwards), a scrubbed environment, stdin at /dev/null;
+- the verdict on a pipe of its own, never mixed with the program's stderr (:mod:`.verdict`).
+
+Without root the program keeps your uid: :meth:`Sandbox.probe` warns what that means, and all
+parallel slots share one RLIMIT_NPROC budget counted once at start (:func:`.limits.shared_nproc`).
 
 Outcome kinds and the status line the child reports them with: :mod:`.verdict`; the limits:
 :mod:`.limits`; uids, /proc scanning and killing leftovers: :mod:`.procs`.
@@ -47,7 +53,7 @@ from typing import Any
 
 from ..errors import InputError
 from ..provenance import available_cores
-from .limits import Limits, child_limits
+from .limits import Limits, child_limits, shared_nproc
 from .procs import SandboxError, leftover_processes, pick_slot_uids, run_child
 from .verdict import KINDS, ExecResult, classify, new_nonce
 
@@ -95,6 +101,8 @@ class Sandbox:
         if self.privileged:
             uids, self._lease_fds = pick_slot_uids(self.jobs)
             self.slot_uids = list(uids)
+        # Without root every slot shares one process budget, counted once (see shared_nproc).
+        self.nproc_budget = None if self.privileged else shared_nproc(self.limits, self.jobs)
         self._slots: queue.SimpleQueue[int] = queue.SimpleQueue()
         for i in range(self.jobs):
             self._slots.put(i)
@@ -153,11 +161,10 @@ class Sandbox:
                 msgs.append("no pid namespace: leftover processes are found by uid/session only")
             if not iso.get("private_tmp"):
                 msgs.append("no private /tmp: programs share the machine's /tmp")
+        if iso.get("unix_sockets", True):
+            msgs.append("no seccomp filter: sandboxed programs can connect to unix-domain sockets of this machine")
         if not self.privileged:
-            msgs.append(
-                "not running as root: programs run as your own user, so RLIMIT_NPROC counts your "
-                "processes and files you can write are writable by the programs"
-            )
+            msgs.append(unprivileged_warning(iso, self.nproc_budget))
         for m in msgs:
             warnings.warn(m, SandboxWarning, stacklevel=2)
         self.warnings = msgs
@@ -224,7 +231,7 @@ class Sandbox:
             os.chmod(workdir, 0o700)
             cfg = {
                 "program": "program.py",
-                **child_limits(self.limits, uid),
+                **child_limits(self.limits, uid, self.nproc_budget),
                 "uid": uid,
                 "gid": uid,
                 "ppid": os.getpid(),
@@ -233,6 +240,17 @@ class Sandbox:
             return execute(self.python, cfg, workdir, uid, self.limits)
         finally:
             shutil.rmtree(workdir, onerror=_rm_error)
+
+
+def unprivileged_warning(iso: dict[str, Any], nproc_budget: int | None) -> str:
+    """What the sandbox cannot do without root, said plainly."""
+    parts = ["not running as root: the sandbox cannot give programs a uid of their own. They run as "
+             "your user: they can read and write every file you can (outside the private /tmp)"]
+    if not iso.get("pid"):
+        parts.append("see and signal your processes, tokprobe included (no pid namespace)")
+    parts.append(f"and share one process limit of {nproc_budget} with all your processes (RLIMIT_NPROC "
+                 "counts per user)" if nproc_budget else "and share the process limit with your processes")
+    return "; ".join(parts) + ". Run as root (e.g. in a container) for the full sandbox"
 
 
 def child_source() -> str:
@@ -253,10 +271,12 @@ def execute(python: str, cfg: dict[str, Any], workdir: str, uid: int | None, lim
         "HOME": workdir,
         "TMPDIR": workdir,
     }
-    argv = [python, "-I", "-B", "-c", child_source(), json.dumps(cfg)]
+    status_r, status_w = os.pipe()  # the status channel, apart from the program's stderr
+    argv = [python, "-I", "-B", "-c", child_source(), json.dumps({**cfg, "status_fd": status_w})]
     done = run_child(argv, cwd=workdir, env=env, stdin_line=nonce.encode() + b"\n", uid=uid,
-                     timeout_s=limits.timeout_s)
-    return classify(done.tail, nonce, done.status, done.rusage, done.timed_out, done.duration_s, limits)
+                     timeout_s=limits.timeout_s, status_pipe=(status_r, status_w))
+    return classify(done.tail, nonce, done.status, done.rusage, done.timed_out, done.duration_s, limits,
+                    status_lines=done.status_lines)
 
 
 def _rm_error(func: Callable[..., Any], path: str, exc_info: Any) -> None:

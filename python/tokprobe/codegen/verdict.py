@@ -1,8 +1,9 @@
 """The verdict protocol: how the sandbox child reports a program's outcome, and how the parent
 turns that report and the exit status into an :class:`ExecResult`.
 
-The child writes nonce-tagged JSON status lines on stderr (``\\n__TOKPROBE_SANDBOX__ <nonce>
-<json>\\n``): ``ready`` once the program is about to run, ``result`` with the outcome, and (from
+The child writes nonce-tagged JSON status lines on a pipe of their own (``\\n__TOKPROBE_SANDBOX__
+<nonce> <json>\\n``; never mixed with the program's stderr, so no amount of output pushes them out):
+``ready`` once the program is about to run, ``result`` with the outcome, and (from
 the pid-namespace init) ``exit`` with the program's exit status and rusage. The nonce is handed
 to the child on stdin, so the program cannot forge a line it has not seen, and a program that
 merely exits 0 (e.g. ``os._exit(0)`` before the tests run) does not pass.
@@ -136,13 +137,15 @@ def _reported(res: ExecResult, result: dict[str, Any], sig: int | None, code: in
 
 
 def classify(
-    tail: bytes, nonce: str, status: int, ru: Any, timed_out: bool, duration: float, lim: Limits
+    tail: bytes, nonce: str, status: int, ru: Any, timed_out: bool, duration: float, lim: Limits,
+    *, status_lines: bytes | None = None,
 ) -> ExecResult:
-    """The outcome of one program from its stderr tail, wait status and rusage.
+    """The outcome of one program from its status lines (its own pipe; ``None``: found in the stderr
+    tail, the old protocol), stderr tail, wait status and rusage.
 
     Raises :class:`SandboxError` when the child never reported ``ready`` (the sandbox setup failed).
     """
-    result, exit_info, ready = parse_status(tail, nonce)
+    result, exit_info, ready = parse_status(tail if status_lines is None else status_lines, nonce)
     stderr = clean_tail(tail, nonce)
     res = ExecResult(kind="killed", duration_s=round(duration, 4), stderr_tail=stderr)
     res.returncode = os.waitstatus_to_exitcode(status)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -18,6 +19,8 @@ from ..models import is_model, load, unique_labels
 from ..provenance import Provenance
 from .chain import CHAIN_RULE, chain_table, chained_mass
 from .context import DEFAULT_CONTEXT, ContextSpec, ResolvedContext, parse_context, resolve_context
+from .intervals import RULE as INTERVAL_RULE
+from .intervals import draws, mass_interval, ratio_interval
 from .metrics import HOLD_LEVELS, RowMetrics, divergence, largest_shifts, probabilities, row_metrics, spearman
 from .plot import plot_metrics, plot_shifts
 from .tokensets import TokenSets, build_token_sets, check_forms
@@ -326,7 +329,7 @@ def _measure(
 PAIR_COLUMNS = [
     "model", "reference", "same_vocab", "kl", "kl_reverse", "js", "entropy_ref", "entropy_var",
     "top1_agree", "top5_overlap", "top10_overlap", "spearman_keywords", "n_keyword_tokens",
-    "d_pkp", "d_stp", "d_nlp", "d_indent",
+    "d_pkp", "d_stp", "d_nlp", "d_indent", "pkp_ratio", "pkp_ratio_lo", "pkp_ratio_hi",
 ]  # fmt: skip
 SHIFT_COLUMNS = [
     "model", "reference", "rank", "token_id", "text", "class", "kind", "p_ref", "p_var", "delta_p", "log_ratio",
@@ -371,6 +374,8 @@ def _comparisons(
             row.update(divergence(ref.row, r.row))
             row["spearman_keywords"] = spearman(ref.metrics.keyword_p, r.metrics.keyword_p)
             row["n_keyword_tokens"] = int(r.sets.keyword_ids.size)
+            kw = r.metrics.keyword_p
+            row.update(ratio_interval(kw, ref.metrics.keyword_p, draws(kw.size)))
             shift_frames.append(_shift_frame(r, ref, n_shifts))
         for key in ("pkp", "stp", "nlp", "indent"):
             row[f"d_{key}"] = getattr(r.metrics, key) - getattr(ref.metrics, key)
@@ -394,6 +399,7 @@ def _summary_row(r: ModelRun, is_ref: bool, pr: dict[str, Any]) -> dict[str, Any
         "context_ids": " ".join(str(i) for i in r.context.ids),
         "pkp": m.pkp,
         "kap": m.kap,
+        **_keyword_intervals(m),
         "stp": m.stp,
         "nlp": m.nlp,
         "indent_p": m.indent,
@@ -420,6 +426,13 @@ def _summary_row(r: ModelRun, is_ref: bool, pr: dict[str, Any]) -> dict[str, Any
     srow["sha256"] = r.sha256
     srow["vocab_digest"] = sets.vocab_digest
     return srow
+
+
+def _keyword_intervals(m: RowMetrics) -> dict[str, float]:
+    """``pkp_lo/hi`` and ``kap_lo/hi``: the keyword-set bootstrap (:mod:`.intervals`)."""
+    lo, hi = mass_interval(m.keyword_p, m.pkp, draws(m.keyword_p.size))
+    scale = m.kap / m.pkp if m.pkp > 0 else math.nan
+    return {"pkp_lo": lo, "pkp_hi": hi, "kap_lo": lo * scale, "kap_hi": hi * scale}
 
 
 def _language_rows(r: ModelRun) -> list[dict[str, Any]]:
@@ -508,6 +521,7 @@ def _settings(runs: list[ModelRun], ref: ModelRun, s: dict[str, Any]) -> dict[st
         "n_control_words": len(words.control),
         "rules": first_sets.rules,
         "hold_levels": list(HOLD_LEVELS),
+        "pkp_interval": INTERVAL_RULE,
         "reference": ref.label,
         "threads": s["threads"],
         "core_threads": core.get_threads(),

@@ -34,7 +34,8 @@ def _save(fig: Figure, path: str | os.PathLike[str]) -> Path:
 
 def plot_metrics(summary: pd.DataFrame, path: str | os.PathLike[str]) -> Path:
     """PKP / STP / NLP / indentation probability per model, in the order given (e.g. a quant
-    ladder from F16 down), log scale, with KL to the reference on a second panel."""
+    ladder from F16 down), log scale, PKP with its 95 % interval (keyword set resampled), with KL to
+    the reference on a second panel."""
     labels = [str(m) for m in summary["model"]]
     x = np.arange(len(labels))
     has_kl = "kl_to_ref" in summary and len(labels) > 1
@@ -44,7 +45,11 @@ def plot_metrics(summary: pd.DataFrame, path: str | os.PathLike[str]) -> Path:
     for col, name in METRICS:
         if col in summary:
             y = summary[col].to_numpy(dtype=float)
-            ax.plot(x, np.where(y > 0, y, np.nan), marker="o", label=name)
+            line = ax.plot(x, np.where(y > 0, y, np.nan), marker="o", label=name)[0]
+            if f"{col}_lo" in summary and f"{col}_hi" in summary:  # PKP: keyword set resampled (.intervals)
+                lo, hi = summary[f"{col}_lo"].to_numpy(dtype=float), summary[f"{col}_hi"].to_numpy(dtype=float)
+                yerr = np.vstack([np.clip(y - lo, 0, None), np.clip(hi - y, 0, None)])
+                ax.errorbar(x, y, yerr=yerr, fmt="none", ecolor=line.get_color(), capsize=3)
     ax.set_yscale("log")
     ax.set_ylabel("cold-start probability mass")
     context = ", ".join(dict.fromkeys(str(c) for c in summary.get("context", [])))

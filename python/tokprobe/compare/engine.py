@@ -40,16 +40,23 @@ a run interrupted at any point (Ctrl-C included) resumes at the first unfinished
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .. import core, io
+from .. import core, io, locks
+from ..cache import hash_file
+from ..errors import InputError
 from ..models import LabelledModel
 from ..provenance import Provenance
-from .batches import ProgressCounter, Timings
+from .batches import ProgressCounter, Timings, WindowAccumulator, iter_batches
+from .llamacpp_file import RULE as BASE_FILE_RULE
+from .llamacpp_file import base_fields, check_against, open_base_file, write_base_file
+from .memory_plan import AUTO, plan_memory
 from .passes import pass_lockstep, pass_nll, pass_reference_cache, pass_variant_cached, self_floor
 from .plan import (
     RunPlan,
@@ -75,19 +82,23 @@ def compare(
     n_ctx: int = DEFAULT_N_CTX,
     scheme: str = DEFAULT_SCHEME,
     stride: int | None = None,
-    mode: str = "lockstep",
+    mode: str = AUTO,
     topk: int = DEFAULT_TOPK,
+    memory_budget: int | None = None,
     run_dir: str | os.PathLike[str] | None = None,
     cache_dir: str | os.PathLike[str] | None = None,
     threads: int | None = None,
     progress: Progress | None = None,
     language: str | None = None,
     max_tokens: int | None = None,
+    tokens_per_language: int | None = None,
     batch: int = DEFAULT_BATCH,
     allow_different_vocab: bool = False,
     floor: bool = True,
     resume: bool = True,
     seed: int = 0,
+    kld_base: str | os.PathLike[str] | None = None,
+    write_kld_base: str | os.PathLike[str] | None = None,
 ) -> CompareResult:
     """Compare ``variants`` against ``reference`` token by token on a code corpus.
 
@@ -112,7 +123,11 @@ def compare(
         BOS first, second half scored, the tail dropped) or ``'sliding'`` (windows every ``stride``
         tokens over the concatenated files, every token scored once).
     mode
-        ``'lockstep'``, ``'cache-exact'`` or ``'cache-topk'`` (with ``topk`` = K, default 64).
+        ``'auto'`` (default: lock-step when every model fits the memory budget together, else the
+        exact cached reference), ``'lockstep'``, ``'cache-exact'`` or ``'cache-topk'`` (with ``topk``
+        = K, default 64). Chosen before any model is loaded (:mod:`tokprobe.compare.memory_plan`); a
+        mode that does not fit ``memory_budget`` (bytes; default 80 % of the memory available now)
+        is a one-line error. The plan is in ``provenance.settings['memory_plan']``.
     run_dir
         Where the per-window state and the results go (default: a directory under the tokprobe
         cache named by the run's key, so running the same comparison again resumes it).
@@ -124,6 +139,9 @@ def compare(
         ``progress(done, total)`` in scored tokens over all passes, called after every window.
     language, max_tokens
         Restrict the corpus to one language / truncate the token stream.
+    tokens_per_language
+        Balance the corpus first: about this many scored tokens of every language, shared among all
+        its files (whole short files, first lines of long ones; :mod:`tokprobe.compare.balance`).
     batch
         Decode batch size (``n_batch``), at most n_ctx.
     floor
@@ -131,6 +149,11 @@ def compare(
         cache-exact also ``codec_floor_kl_max``: the first decode against its own float16 log-probs.
     resume
         Reuse finished windows of an earlier, interrupted run with the same key (default).
+    kld_base, write_kld_base
+        A ``llama-perplexity --kl-divergence-base`` file to read as the reference instead of decoding
+        it (its n_ctx, vocabulary and tokens are checked against the corpus), or one to write from the
+        reference on the run's windows; both need ``scheme='llama'``
+        (:mod:`tokprobe.compare.llamacpp_file`).
 
     Returns
     -------
@@ -138,29 +161,57 @@ def compare(
     """
 
     settings = make_settings(n_ctx=n_ctx, scheme=scheme, stride=stride, mode=mode, topk=topk, batch=batch,
-                             max_tokens=max_tokens, language=language, threads=threads, seed=seed)
+                             max_tokens=max_tokens, language=language, threads=threads, seed=seed,
+                             tokens_per_language=tokens_per_language)
     specs = variant_specs(variants)
+    base = None
+    if kld_base is not None or write_kld_base is not None:
+        if settings.scheme != "llama":
+            raise InputError("llama.cpp's base files hold llama-perplexity's windows: use --scheme llama")
+    if kld_base is not None:
+        if allow_different_vocab:
+            raise InputError("a llama.cpp base file is one vocabulary's: drop --allow-different-vocab")
+        base = open_base_file(kld_base)
+        settings = dataclasses.replace(settings, base_file=hash_file(base.path), mode="cache-exact")
+        floor = False  # no reference model is decoded
     if threads is not None:
         core.set_threads(int(threads))
     timings = Timings()
     t_start = time.perf_counter()
     entries = open_models(reference, specs, settings)
+    plan: RunPlan | None = None
     try:
+        paths = [e.handle.path for e in (entries[1:] if base is not None else entries)]
+        mplan = plan_memory(paths, mode=settings.mode, n_ctx=settings.n_ctx, n_batch=settings.n_batch,
+                            budget=memory_budget)
+        settings = dataclasses.replace(settings, mode=mplan.mode)
         ref, var_entries = entries[0], entries[1:]
         mark_vocabularies(ref, var_entries, allow_different_vocab)
         with timings.timer("prepare_s"):
             plan = build_plan(settings, ref, var_entries, resolve_corpus(corpus, language), run_dir=run_dir,
                               cache_dir=cache_dir, resume=resume, floor=floor)
+        if base is not None:
+            check_against(base, plan.stream.ids, ref.vocab.n_vocab, settings.n_ctx)
+            plan.base = base
         prog = ProgressCounter(progress, *progress_totals(plan))
         prog.start()
         run_passes(plan, timings, prog)
         result = gather_result(plan, threads)
+        result.provenance.settings["memory_plan"] = mplan.to_dict()
+        if base is not None:
+            result.provenance.settings["reference_file"] = {"path": str(base.path), "sha256": settings.base_file,
+                                                            "rule": BASE_FILE_RULE}
+        if write_kld_base is not None:
+            out = write_reference_file(plan, write_kld_base, timings)
+            result.provenance.settings["written_base_file"] = {"path": str(out), "bytes": out.stat().st_size}
         timings.add("total_s", time.perf_counter() - t_start)
         result.provenance.settings["timings"] = timings.seconds
         with timings.timer("save_s"):
             result.save(plan.run_dir)
         return result
     finally:
+        if plan is not None:
+            locks.release(plan.run_dir)  # taken by build_plan
         for e in entries:
             e.close()
 
@@ -204,6 +255,7 @@ def run_cached(plan: RunPlan, ref_store: ChunkStore, timings: Timings, prog: Pro
         rm = load_model(plan.reference, plan, timings)
         with timings.timer("passes_s"):
             pass_reference_cache(rm, ref_store, plan.stream, plan.windows, plan.settings, prog)
+        del rm  # one model at a time: no reference left alive while a variant loads
     if not ref_store.manifest.get("complete"):
         ref_store.update_manifest(complete=True, bytes=ref_store.nbytes())
     ensure_floor(plan, timings)  # a reused cache made without the floor
@@ -214,6 +266,7 @@ def run_cached(plan: RunPlan, ref_store: ChunkStore, timings: Timings, prog: Pro
             vm = load_model(e, plan, timings)
             with timings.timer("passes_s"):
                 pass_variant_cached(vm, ref_store, st, plan.stream, plan.windows, plan.settings, prog)
+            del vm  # freed before the next variant loads (the memory plan counts one at a time)
             e.unload()
 
 
@@ -234,8 +287,43 @@ def run_alone(plan: RunPlan, timings: Timings, prog: ProgressCounter) -> None:
             run.model.unload()
 
 
+def run_base_file(plan: RunPlan, timings: Timings, prog: ProgressCounter) -> None:
+    """Each variant against llama.cpp's base file (the reference model is never decoded)."""
+    for e in plan.shared:
+        st = plan.stores[e.label]
+        w0 = st.first_missing(len(plan.windows))
+        if w0 >= len(plan.windows):
+            continue
+        vm = load_model(e, plan, timings)
+        acc = WindowAccumulator(plan.windows)
+        with timings.timer("passes_s"):
+            for b in iter_batches(vm, plan.stream.ids, plan.windows, w0, plan.settings, plan.stream.file_starts):
+                local = b.positions - plan.windows[b.window].start
+                f = {"positions": b.positions, **base_fields(plan.base, b.window, local, b.logits, b.targets)}
+                if acc.add(b.window, f):
+                    w, arrays = acc.take()
+                    st.write_window(w, arrays)
+                    prog.advance(plan.windows[w].n_scored)
+        del vm
+        e.unload()
+
+
+def write_reference_file(plan: RunPlan, path: str | os.PathLike[str], timings: Timings) -> Path:
+    """llama.cpp's --kl-divergence-base file of the reference on the run's llama windows."""
+    rm = load_model(plan.reference, plan, timings)
+    n_ctx = plan.settings.n_ctx
+    with timings.timer("write_base_s"):
+        blocks = (np.array(b.logits, dtype=np.float32)
+                  for b in iter_batches(rm, plan.stream.ids, plan.windows, 0, plan.settings, plan.stream.file_starts))
+        out = write_base_file(path, n_ctx, rm.n_vocab, plan.stream.ids[:len(plan.windows) * n_ctx], blocks)
+    plan.reference.unload()
+    return out
+
+
 def run_passes(plan: RunPlan, timings: Timings, prog: ProgressCounter) -> None:
-    if plan.settings.mode == "lockstep":
+    if plan.base is not None:
+        run_base_file(plan, timings, prog)
+    elif plan.settings.mode == "lockstep":
         run_lockstep(plan, timings, prog)
     elif plan.ref_store is not None:
         run_cached(plan, plan.ref_store, timings, prog)

@@ -21,7 +21,7 @@ from ..errors import InputError
 from ..models import Window
 from .batches import Batch, ProgressCounter, WindowAccumulator, iter_batches
 from .bounds import coarse_reverse_js, f16_kl_error_bound, float16_logprobs, overlap, tail_mass, tail_upper_bound
-from .settings import Settings
+from .settings import TOP_N, Settings
 from .store import ChunkStore
 from .stream import TokenStream
 
@@ -47,6 +47,12 @@ def divergence_fields(d: Any, positions: np.ndarray) -> dict[str, np.ndarray]:
     }
 
 
+def top_fields(logits: np.ndarray, side: str) -> dict[str, np.ndarray]:
+    """``top5_<side>_ids`` and ``top5_<side>_lp``: the model's TOP_N next tokens and their log-probs."""
+    ids, lps = core.topk(logits, TOP_N)
+    return {f"top5_{side}_ids": np.asarray(ids, dtype=np.int32), f"top5_{side}_lp": np.asarray(lps, dtype=np.float32)}
+
+
 def pass_lockstep(ref: Any, variants: list[Any], stores: list[ChunkStore], stream: TokenStream,
                   plan: list[Window], settings: Settings, prog: ProgressCounter) -> None:
     """Decode the reference and every variant batch by batch; compare each batch in place."""
@@ -63,9 +69,11 @@ def pass_lockstep(ref: Any, variants: list[Any], stores: list[ChunkStore], strea
             if vb.window != rb.window or not np.array_equal(vb.positions, rb.positions):
                 raise RuntimeError("internal error: reference and variant batches differ")
         complete = False
+        ref_top = top_fields(rb.logits, "ref")
         for acc, vb in zip(accs, batches[1:], strict=True):
             d = core.divergence(rb.logits, vb.logits, rb.targets)
-            complete = acc.add(rb.window, divergence_fields(d, rb.positions))
+            complete = acc.add(rb.window, {**divergence_fields(d, rb.positions), **ref_top,
+                                           **top_fields(vb.logits, "var")})
         if complete:
             w = rb.window
             for acc, store, first in zip(accs, stores, firsts, strict=True):
@@ -85,6 +93,7 @@ def reference_fields(b: Batch, kind: str, k: int) -> dict[str, np.ndarray]:
         "logp_ref": np.asarray(rs.target_logprob, dtype=np.float64),
         "entropy_ref": np.asarray(rs.entropy, dtype=np.float64),
         "argmax_ref": np.asarray(rs.argmax, dtype=np.int32),
+        **top_fields(b.logits, "ref"),
     }
     if kind == "exact":
         arrays["logprobs16"] = float16_logprobs(b.logits, rs.logsumexp)
@@ -173,9 +182,9 @@ def pass_variant_cached(var: Any, ref_store: ChunkStore, store: ChunkStore, stre
             )
         f = fields(ref, b)
         # the reference side is exact in both cached modes
-        f["logp_ref"] = ref["logp_ref"]
-        f["entropy_ref"] = ref["entropy_ref"]
-        f["argmax_ref"] = ref["argmax_ref"]
+        for k in ("logp_ref", "entropy_ref", "argmax_ref", "top5_ref_ids", "top5_ref_lp"):
+            f[k] = ref[k]
+        f.update(top_fields(b.logits, "var"))
         part += 1
         if acc.add(b.window, f):
             w, arrays = acc.take()

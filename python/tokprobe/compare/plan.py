@@ -8,19 +8,20 @@ resumable); the passes then only read the :class:`RunPlan`.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .. import io
+from .. import io, locks
 from .._version import __version__
 from ..cache import compare_dir, reference_dir
 from ..corpus import load_corpus
 from ..errors import InputError, VocabMismatchError
 from ..models import LabelledModel, Window, is_model, open_labelled, plan_windows, unique_labels
+from .balance import balance_corpus
 from .settings import (
     KEY_LENGTH,
     Settings,
@@ -63,6 +64,7 @@ class RunPlan:
     want_floor: bool
     floor: dict[str, Any] = field(default_factory=dict)
     reference_cache: dict[str, Any] = field(default_factory=dict)
+    base: Any = None  # a llama.cpp base file (compare.llamacpp_file.BaseFile) standing in for the reference
 
     @property
     def shared(self) -> list[LabelledModel]:
@@ -200,10 +202,22 @@ def _independent_run(files: Any, run_dir: Path, e: LabelledModel, settings: Sett
     return IndependentRun(e, s, p, st)
 
 
+def scored_counter(settings: Settings, ref: LabelledModel) -> Callable[[list[Any]], list[int]]:
+    """``files -> scored tokens of each file`` under ``settings``' scheme with the reference's tokenizer."""
+    def count(files: list[Any]) -> list[int]:
+        stream = build_stream(files, ref.handle, ref.vocab)
+        prov = window_provenance(stream, stream_windows(stream, settings, ref.vocab.add_bos))
+        by_path = {f["path"]: int(f["scored"]) for f in prov["files"]}
+        return [by_path.get(str(f.path), 0) for f in files]
+    return count
+
+
 def build_plan(settings: Settings, ref: LabelledModel, variants: list[LabelledModel], corpus_obj: Any, *,
                run_dir: str | os.PathLike[str] | None, cache_dir: str | os.PathLike[str] | None, resume: bool,
                floor: bool) -> RunPlan:
-    """Tokenize, plan the windows, derive the keys and open every store of the run."""
+    """Balance the corpus if asked, tokenize, plan the windows, derive the keys and open every store."""
+    if settings.tokens_per_language:
+        corpus_obj = balance_corpus(corpus_obj, settings.tokens_per_language, scored_counter(settings, ref))
     stream = build_stream(corpus_obj.files, ref.handle, ref.vocab, max_tokens=settings.max_tokens)
     windows = stream_windows(stream, settings, ref.vocab.add_bos)
     corpus_digest = str(getattr(corpus_obj, "digest", ""))
@@ -211,11 +225,13 @@ def build_plan(settings: Settings, ref: LabelledModel, variants: list[LabelledMo
     rkey = run_key(ref_key, [e.sha256 for e in variants], settings)
     rdir = Path(run_dir) if run_dir is not None else compare_dir() / rkey[:KEY_LENGTH]
     rdir.mkdir(parents=True, exist_ok=True)
+    # Before any store opens (resume=False clears it): a second process errors out, naming the holder.
+    locks.acquire(rdir, "compare run")
     shared = [e for e in variants if e.same_vocab]
     cdir = Path(cache_dir) if cache_dir is not None else reference_dir()
     stores = {e.label: _variant_store(rdir, ref_key, ref, e, len(windows), settings, resume) for e in shared}
     ref_store = None
-    if settings.mode != "lockstep" and shared:
+    if settings.mode != "lockstep" and shared and not settings.base_file:
         ref_store = _reference_cache(cdir, ref_key, ref, stream, windows, corpus_digest, settings)
     ref_nll_store = None
     if not shared:

@@ -23,7 +23,8 @@ from .settings import Settings
 from .stream import TokenStream, byte_class_counts
 
 BREAKDOWNS = ("class", "language", "entropy", "file")
-GROUP_INTERVALS = ("kl_mean", "same_top1")  # the means of a breakdown row that carry a file-bootstrap interval
+# Every mean of a breakdown row carries a file-bootstrap interval, as the summary's do (bits per byte too).
+GROUP_INTERVALS = _stats.INTERVAL_MEANS
 
 
 def _text(b: bytes) -> str:
@@ -222,6 +223,11 @@ class CompareResult:
             "top5_overlap": a["top5_overlap"],
             "top10_overlap": a["top10_overlap"],
         })
+        for side in ("ref", "var"):  # both models' top-5 next tokens (text, probability), where recorded
+            if f"top5_{side}_ids" in a:
+                df[f"top5_{side}_text"] = [[_text(tb[i]) if 0 <= i < len(tb) else "" for i in row]
+                                           for row in a[f"top5_{side}_ids"].tolist()]
+                df[f"top5_{side}_p"] = list(np.exp(a[f"top5_{side}_lp"].astype(np.float64)))
         return df
 
     # -- breakdowns -----------------------------------------------------------------------------
@@ -245,8 +251,7 @@ class CompareResult:
                 row.update(_stats.group_stats(a, nb, sel, kl_total))
                 row["share_tokens"] = float(np.mean(sel))
                 sub = {k: np.asarray(x)[sel] for k, x in a.items()}
-                row.update(_stats.interval_stats(self._bootstrap(files[sel]), sub, nb[sel],
-                                                 names=GROUP_INTERVALS, bpb=False))
+                row.update(_stats.interval_stats(self._bootstrap(files[sel]), sub, nb[sel], names=GROUP_INTERVALS))
                 row["n_files"] = int(row["n_files"])
                 row["too_few"] = bool(row["too_few"])
                 rows.append(row)

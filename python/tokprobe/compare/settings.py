@@ -21,6 +21,10 @@ DEFAULT_SCHEME = "file"  # every file its own sequence; 'llama' for parity with 
 DEFAULT_TOPK = 64
 DEFAULT_BATCH = 512
 KEY_LENGTH = 24  # hex digits of a key used in directory names
+# What a store holds per scored token; bumped when a field is added, so older stores are not reused
+# (2: both models' top-5 next tokens, for the explorer).
+STORED_FIELDS = 2
+TOP_N = 5  # next tokens of each model kept per scored token
 
 Progress = Callable[[int, int], None]
 
@@ -34,6 +38,8 @@ class Settings:
     topk: int = DEFAULT_TOPK
     batch: int = DEFAULT_BATCH
     max_tokens: int | None = None
+    tokens_per_language: int | None = None  # balance the corpus first (compare.balance)
+    base_file: str | None = None  # sha256 of a llama.cpp --kl-divergence-base file read as the reference
     language: str | None = None
     threads: int | None = None
     seed: int = 0
@@ -55,6 +61,7 @@ class Settings:
             "stride": self.stride,
             "batch": self.batch,
             "llama_cpp_python": llama_cpp_version(),
+            **({"base_file": self.base_file} if self.base_file else {}),
         }
 
     def to_dict(self) -> dict[str, Any]:
@@ -66,6 +73,8 @@ class Settings:
             "topk": self.mode_topk,
             "batch": self.batch,
             "max_tokens": self.max_tokens,
+            "tokens_per_language": self.tokens_per_language,
+            "base_file": self.base_file,
             "language": self.language,
             "threads": self.threads,
             "seed": self.seed,
@@ -73,10 +82,11 @@ class Settings:
 
 
 def make_settings(*, n_ctx: int, scheme: str, stride: int | None, mode: str, topk: int, batch: int,
-                  max_tokens: int | None, language: str | None, threads: int | None, seed: int) -> Settings:
+                  max_tokens: int | None, language: str | None, threads: int | None, seed: int,
+                  tokens_per_language: int | None = None) -> Settings:
     """Validated :class:`Settings` (raises :class:`InputError` before any model is opened)."""
-    if mode not in MODES:
-        raise InputError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
+    if mode not in (*MODES, "auto"):  # auto: chosen by compare.memory_plan before any model loads
+        raise InputError(f"unknown mode {mode!r}; choose one of auto, {', '.join(MODES)}")
     stride = check_scheme(scheme, n_ctx, stride)
     if mode == "cache-topk" and not 10 <= int(topk):
         raise InputError(f"--topk must be at least 10 (top-10 agreement needs it), got {topk}")
@@ -84,10 +94,12 @@ def make_settings(*, n_ctx: int, scheme: str, stride: int | None, mode: str, top
         raise InputError(f"batch must be positive, got {batch}")
     if max_tokens is not None and int(max_tokens) < 2:
         raise InputError(f"max_tokens must be at least 2, got {max_tokens}")
+    if tokens_per_language is not None and int(tokens_per_language) < 1:
+        raise InputError(f"tokens per language must be at least 1, got {tokens_per_language}")
     return Settings(
         n_ctx=int(n_ctx), scheme=scheme, stride=stride, mode=mode, topk=int(topk), batch=int(min(batch, n_ctx)),
         max_tokens=None if max_tokens is None else int(max_tokens), language=language, threads=threads,
-        seed=int(seed),
+        seed=int(seed), tokens_per_language=None if tokens_per_language is None else int(tokens_per_language),
     )
 
 
@@ -106,12 +118,13 @@ def run_key(ref_key: str, variant_sha256s: list[str], settings: Settings) -> str
 def variant_key(ref_key: str, variant_sha256: str, settings: Settings) -> str:
     """One variant's per-token comparison state."""
     return stable_hash({"ref": ref_key, "variant": variant_sha256, "mode": settings.mode,
-                        "topk": settings.mode_topk})
+                        "topk": settings.mode_topk, "fields": STORED_FIELDS})
 
 
 def reference_cache_key(ref_key: str, kind: str, topk: int) -> str:
     """A reference cache of ``kind`` ``'exact'`` or ``'topk'``."""
-    return stable_hash({"ref": ref_key, "kind": kind, "topk": topk if kind == "topk" else None})
+    return stable_hash({"ref": ref_key, "kind": kind, "topk": topk if kind == "topk" else None,
+                        "fields": STORED_FIELDS})
 
 
 def reference_nll_key(ref_key: str) -> str:

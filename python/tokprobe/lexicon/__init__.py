@@ -7,6 +7,7 @@ One concept per module, shared by the corpus loader, the models layer and every 
 - :mod:`.english`: the English control words (NLP) and the English lexicon.
 - :mod:`.forms`: surface forms of a keyword (bare, space-prefixed, newline) and how a tokenizer splits them.
 - :mod:`.kinds`: GGUF token kinds of vocabulary entries (``KIND_NAMES``).
+- :mod:`.vocab_digest`: one base vocabulary across formats (GGUF, tokenizer.json): a digest over its bytes.
 - :mod:`.token_classes`: the class of every vocabulary entry (keyword, identifier, operator, ...).
 - :mod:`.source_classes`: the class of every byte of source text (pygments lexers).
 """
@@ -35,6 +36,7 @@ from .languages import (
 )
 from .source_classes import SOURCE_CLASSES, byte_classes, class_names, span_classes, whitespace_mask
 from .token_classes import TOKEN_CLASSES, class_map, classify
+from .vocab_digest import base_digest, same_vocabulary, vocabulary_groups
 
 __all__ = [
     "ALIASES",
@@ -47,6 +49,7 @@ __all__ = [
     "LANGUAGES",
     "SOURCE_CLASSES",
     "TOKEN_CLASSES",
+    "base_digest",
     "base_mask",
     "byte_classes",
     "class_map",
@@ -67,9 +70,11 @@ __all__ = [
     "parse_forms",
     "parse_keyword_mapping",
     "parse_languages",
+    "same_vocabulary",
     "shipped_languages",
     "span_classes",
     "split_text",
     "token_kinds",
+    "vocabulary_groups",
     "whitespace_mask",
 ]

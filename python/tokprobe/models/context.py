@@ -18,6 +18,11 @@ from . import _llama
 from .vocab import ModelHandle
 
 MAX_SEQ = 64  # sequences per decode in logits_for_contexts (llama.cpp allows 256)
+# Output rows per evaluator decode. llama.cpp's output buffer grows to the most rows a decode asked for
+# (never shrinks) and its compute buffer is touched only as far as a graph's logits reach, so bounding
+# the rows per decode bounds both: 64 rows of gemma3's 262,144 logits are 64 MiB each. (Its
+# ``n_outputs_max`` context parameter is not used: a decode asking for more rows than it aborts.)
+OUT_ROWS = 64
 
 
 class LlamaContext:
@@ -37,6 +42,7 @@ class LlamaContext:
         self.batch: Any = None  # llama_batch
         self.cap = 0  # tokens the batch holds
         self.n_seq_max = 0
+        self.out_rows = OUT_ROWS  # at most this many output rows per evaluator decode
         self.owner: object | None = None  # the iterator or call currently using the context
         self.seq_dirty = False
         self.tok = self.pos = self.nseq = self.flags = self.arange = np.zeros(0, dtype=np.int32)
@@ -70,6 +76,7 @@ class LlamaContext:
         cp.n_batch = n_batch
         cp.n_ubatch = n_batch  # one physical batch per decode: all requested rows in one output buffer
         cp.n_seq_max = min(MAX_SEQ, max(1, n_batch))
+        self.out_rows = min(OUT_ROWS, n_batch)
         cp.kv_unified = True  # sequences share the n_ctx cells (logits_for_contexts)
         cp.n_threads = self.threads
         cp.n_threads_batch = self.threads

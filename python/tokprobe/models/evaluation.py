@@ -2,9 +2,9 @@
 
 The evaluator never copies logits: after each ``llama_decode`` it wraps llama.cpp's own output
 buffer (``llama_get_logits``) in a float32 numpy view ``[rows, n_vocab]`` and yields it. Only the
-rows that are scored are requested from llama.cpp, so the buffer holds exactly those rows, in order.
-Memory is O(batch x vocab) whatever the length of the text: one context, one ``llama_batch``,
-one output buffer owned by llama.cpp.
+rows that are scored are requested from llama.cpp, so the buffer holds exactly those rows, in order,
+at most ``OUT_ROWS`` (64) of them per decode. Memory is O(64 x vocab) whatever the length of the text
+and the batch size: one context, one ``llama_batch``, one output buffer owned by llama.cpp.
 
 These functions are the bodies of :meth:`Model.evaluate`, :meth:`Model.logits_after`,
 :meth:`Model.logits_all` and :meth:`Model.logits_for_contexts` (documented there).
@@ -87,43 +87,42 @@ def iter_batches(ctx: LlamaContext, arr: np.ndarray, windows: list[Window], batc
     for w in windows:
         ctx.check_owner(token)
         ctx.clear_memory()
-        for k, nb in batch_spans(w, batch):
+        for k, nb in batch_spans(w, batch, ctx.out_rows):
             ctx.check_owner(token)
             tok[:nb] = arr[w.start + k:w.start + k + nb]
             if k == 0 and w.bos_first:
                 tok[0] = bos
             pos[:nb] = arange[:nb] + k
-            first = max(w.lo - k, 0)  # first scored row in this batch
-            n_out = nb - first
-            # A batch with any scored row outputs ALL its rows: the last layer then runs on the
-            # same rows as a plain full-output decode, so a row's logits do not depend on which
-            # rows are scored (llama.cpp's CPU kernels are row-count dependent otherwise).
-            # Batches with no scored row output nothing (the KV cache is the same either way).
-            flags[:nb] = 1 if n_out > 0 else 0
+            # batch_spans puts unscored and scored rows in separate decodes: the first output
+            # nothing, the others output every row, at most ctx.out_rows of them.
+            scored = k >= w.lo
+            flags[:nb] = 1 if scored else 0
             ctx.decode(nb)
-            if n_out <= 0:
+            if not scored:
                 continue
-            local = np.arange(k + first, k + nb, dtype=np.int32)
+            local = np.arange(k, k + nb, dtype=np.int32)
             positions = local.astype(np.int64) + w.start
             yield EvalBatch(
-                logits=ctx.logits_view(nb, n_vocab)[first:],
+                logits=ctx.logits_view(nb, n_vocab),
                 positions=positions,
                 targets=arr[positions + 1],
                 window=w.index,
                 window_pos=local,
             )
-            done += n_out
+            done += nb
             if progress is not None:
                 progress(done, total)
 
 
-def batch_spans(w: Window, batch: int) -> list[tuple[int, int]]:
-    """(first local index, token count) of each decode of window ``w``: batches of ``batch`` from 0,
-    or, for a ``split`` window, the unscored rows [0, lo) and then the scored rows in batches of their own."""
-    if not w.split or w.lo == 0:
-        return [(k, min(batch, w.hi - k)) for k in range(0, w.hi, batch)]
+def batch_spans(w: Window, batch: int, out_rows: int | None = None) -> list[tuple[int, int]]:
+    """(first local index, token count) of each decode of window ``w``: the unscored rows [0, lo) in
+    batches of ``batch`` (no output), then the scored rows [lo, hi) in batches of at most
+    ``min(batch, out_rows)``, each outputting all its rows. Only scored rows reach the output layer
+    (about 60 % of a small model's per-row cost for a 262k vocabulary) and llama.cpp's logits and
+    compute buffers hold ``out_rows`` rows, not ``batch``."""
+    step = max(1, min(batch, out_rows or batch))
     head = [(k, min(batch, w.lo - k)) for k in range(0, w.lo, batch)]
-    return head + [(k, min(batch, w.hi - k)) for k in range(w.lo, w.hi, batch)]
+    return head + [(k, min(step, w.hi - k)) for k in range(w.lo, w.hi, step)]
 
 
 def logits_after(model: Model, context_ids: Any) -> np.ndarray:

@@ -6,7 +6,8 @@ Checked: the magic, the version (2 or 3, little-endian), counts that fit in the 
 record and every tensor-info record parses inside the file, no duplicate keys or tensor names,
 known tensor types whose first dimension is a multiple of the block size, the alignment, tensor data
 offsets that are aligned, contiguous (as llama.cpp's own loader requires) and end inside the file,
-and a tokenizer (``tokenizer.ggml.model`` and a non-empty ``tokenizer.ggml.tokens``).
+and a tokenizer (``tokenizer.ggml.model`` and a non-empty ``tokenizer.ggml.tokens``). The
+hyperparameters llama.cpp asserts on (block and expert counts, ...) are checked by :mod:`.hparams`.
 
 The reader touches only the header (the tensor data is never read); numeric arrays come back as
 numpy arrays, strings as ``str``.
@@ -24,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import FileFormatError
+from .hparams import check_hparams
 
 GGUF_MAGIC = b"GGUF"
 SUPPORTED_VERSIONS = (2, 3)
@@ -301,6 +303,7 @@ def read_header(path: str | os.PathLike[str], *, require_tokenizer: bool = True)
         header = _parse(mm, p, size)
     finally:
         mm.close()
+    check_hparams(header)  # values llama.cpp aborts the process on (hparams.py)
     if require_tokenizer and not header.has_tokenizer:
         raise FileFormatError(
             f"{p}: GGUF file has no tokenizer (tokenizer.ggml.model / tokenizer.ggml.tokens missing or empty); "

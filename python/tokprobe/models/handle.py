@@ -80,6 +80,8 @@ class LabelledModel:
         if self.model is None:
             self.model = load(self.spec, threads=threads, n_ctx=n_ctx, n_batch=n_batch, seed=seed)
             self.model_owned = True
+            if self.owned and hasattr(self.handle, "share_vocab_with"):
+                self.handle.share_vocab_with(self.model)  # one copy of the vocabulary while both are open
         return self.model
 
     def unload(self) -> None:

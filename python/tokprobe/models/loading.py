@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
+import weakref
 from pathlib import Path
+from typing import Any
 
 from .. import provenance
 from ..errors import FileFormatError, InputError
 from . import _llama
-from .gguf_file import validate_gguf
+from .gguf_file import GGUFHeader, validate_gguf
 from .info import ModelInfo
 from .model import Model
 from .registry import DEFAULT_MODEL, MODELS, canonical_name, resolve
@@ -26,7 +28,27 @@ def display_name(name_or_path: str | os.PathLike[str], path: Path) -> str:
     return path.stem
 
 
-def load_handle(path: Path, vocab_only: bool) -> ModelHandle:
+# Parsed headers of the files currently open, shared by their loads: a vocab-only handle and the full
+# model of one file (as every analysis opens them) would otherwise each hold the header's token table
+# (~26 MiB of Python strings for a 262k vocabulary) and parse it again.
+_HEADERS: weakref.WeakValueDictionary[tuple[str, int, int, int], GGUFHeader] = weakref.WeakValueDictionary()
+
+
+def shared_header(path: Path) -> GGUFHeader:
+    """:func:`validate_gguf` of ``path``, reused while a model of the same unchanged file is open."""
+    try:
+        st = path.stat()
+        key = (str(path.resolve()), st.st_ino, st.st_size, st.st_mtime_ns)
+    except OSError:
+        return validate_gguf(path)  # reports the problem in one line
+    header = _HEADERS.get(key)
+    if header is None:
+        header = validate_gguf(path)
+        _HEADERS[key] = header
+    return header
+
+
+def _load_model_ptr(path: Path, vocab_only: bool) -> Any:
     """``llama_model_load_from_file`` on the CPU; a FileFormatError with llama.cpp's reason when it fails."""
     lib = _llama.lib()
     mp = lib.llama_model_default_params()
@@ -37,7 +59,13 @@ def load_handle(path: Path, vocab_only: bool) -> ModelHandle:
     if not model:
         raise FileFormatError(f"{path}: llama.cpp could not load this GGUF file: "
                               f"{_llama.last_error('unsupported architecture or tensors')}")
-    return ModelHandle(lib, model, path)
+    return model
+
+
+def load_handle(path: Path, vocab_only: bool) -> ModelHandle:
+    """The :class:`ModelHandle` of a load of ``path`` (a vocab-only one can be reopened after a borrow)."""
+    reopen = (lambda: _load_model_ptr(path, True)) if vocab_only else None
+    return ModelHandle(_llama.lib(), _load_model_ptr(path, vocab_only), path, reopen=reopen)
 
 
 def load(name_or_path: str | os.PathLike[str] | None = None, *, threads: int | None = None, n_ctx: int = 2048,
@@ -58,7 +86,7 @@ def load(name_or_path: str | os.PathLike[str] | None = None, *, threads: int | N
     if int(n_batch) < 1:
         raise InputError(f"n_batch must be at least 1, got {n_batch}")
     path = resolve(name_or_path)
-    header = validate_gguf(path)
+    header = shared_header(path)
     handle = load_handle(path, vocab_only)
     name = display_name(name_or_path if name_or_path is not None else DEFAULT_MODEL, path)
     return Model(path, name, header, handle, threads=int(threads), n_ctx=int(n_ctx),

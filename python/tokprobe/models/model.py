@@ -65,6 +65,12 @@ class Model:
         if self._h is not None:
             self._h.free()
 
+    def share_vocab_with(self, full: Model) -> None:
+        """While ``full`` (a full load of the same file) is open, this vocab-only model uses its
+        llama.cpp model and frees its own copy of the vocabulary (reloaded after ``full`` is closed)."""
+        if self.vocab_only and not full.vocab_only and self.path == full.path and full._h is not None:
+            self._h.borrow(full._h)
+
     def __enter__(self) -> Model:
         return self
 
@@ -135,9 +141,12 @@ class Model:
 
         ``n_ctx``: window length (default: the model's); ``batch``: tokens per ``llama_decode``
         (default: ``min(n_batch, n_ctx)``, and ``n_ctx // 2`` for scheme 'llama' when that fits,
-        so the unscored first half of a chunk costs no output rows). The context grows if a larger
-        one is asked for. ``start_window`` skips the windows before it (windows are independent:
-        each starts from an empty KV cache), for resuming. Arguments are checked before the first
+        so the unscored first half of a chunk is one decode). Rows before a window's first scored row
+        are decoded without output; the scored rows in decodes of at most ``OUT_ROWS`` (64) tokens that
+        output every row, so only scored rows reach the output layer and llama.cpp's logits buffers hold
+        64 rows whatever ``batch`` is. The context grows if a larger one is asked for. ``start_window``
+        skips the windows before it (windows are independent: each starts from an empty KV cache), for
+        resuming. Arguments are checked before the first
         batch is produced.
 
         Reproducibility: the same ids, windows and ``batch`` give bit-identical logits. A different

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import ctypes
 import hashlib
-from collections.abc import Iterable, Sequence
+import weakref
+from collections.abc import Callable, Iterable, Sequence
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -27,19 +28,49 @@ _I32P = ctypes.POINTER(ctypes.c_int32)
 
 
 class ModelHandle:
-    """Owns one ``llama_model *``; freed by :meth:`free` (Model.close) or when garbage collected."""
+    """Owns one ``llama_model *``; freed by :meth:`free` (Model.close) or when garbage collected.
 
-    def __init__(self, lib: Any, model: Any, path: Path) -> None:
+    A vocab-only handle (``reopen`` given) can :meth:`borrow` the llama_model of a full load of the
+    same file while that one is open: its own copy (~44 MiB of vocabulary tables for a 262k vocab) is
+    freed, and made again by ``reopen`` on the first use after the lender is freed."""
+
+    def __init__(self, lib: Any, model: Any, path: Path, reopen: Callable[[], Any] | None = None) -> None:
         self.lib = lib
         self.model = model
         self.vocab = lib.llama_model_get_vocab(model)
         self.path = path
+        self._reopen = reopen
+        self._closed = False
+        self._lender: ModelHandle | None = None
+        self._borrowers: weakref.WeakSet[ModelHandle] = weakref.WeakSet()
 
     def check(self) -> None:
+        if self.model is None and not self._closed and self._reopen is not None:
+            self.model = self._reopen()  # the lender was freed: a vocab-only load of our own again
+            self.vocab = self.lib.llama_model_get_vocab(self.model)
         if self.model is None:
             raise Error(f"{self.path.name}: the model has been closed")
 
+    def borrow(self, lender: ModelHandle) -> None:
+        """Use ``lender``'s llama_model (a full load of the same file) and free this handle's own."""
+        if self._reopen is None or self._lender is not None or self.model is None or lender.model is None:
+            return
+        own = self.model
+        self.model, self.vocab, self._lender = lender.model, lender.vocab, lender
+        lender._borrowers.add(self)
+        self.lib.llama_model_free(own)
+
+    def _give_back(self) -> None:
+        self.model = self.vocab = self._lender = None
+
     def free(self) -> None:
+        self._closed = True
+        for b in list(self._borrowers):
+            b._give_back()
+        self._borrowers.clear()
+        if self._lender is not None:  # the model is the lender's: not ours to free
+            self._lender._borrowers.discard(self)
+            self._give_back()
         if self.model is not None:
             model, self.model, self.vocab = self.model, None, None
             self.lib.llama_model_free(model)

@@ -8,10 +8,15 @@ from typing import Any
 import pandas as pd
 
 from .. import io
+from ..bootstrap import MIN_FILES, MIN_TOKENS
 from ..errors import FileFormatError
+from ..explore import EXPLORER_FILE
 from . import guidelines as G
 from . import plots as P
+from .completion import completion_section
 from .document import Document, Section
+from .summary import summary_section
+from .tables import interval_view
 
 
 def _read(path: Path) -> pd.DataFrame | None:
@@ -41,17 +46,25 @@ def build_document(run_dir: str | Path) -> Document:
                   f"{meta.get('provenance', {}).get('llama_cpp_python_version', '?')}, threads "
                   f"{meta.get('threads', '?')}, seed {meta.get('seed', '?')}, config: {config.get('source', '?')}"),
     )
-    guide = doc.add(Section("Guidelines", text=["Derived from the measurements below; each states its numbers."]))
-    _add_models(doc, models)
     gate = _gate(run / "steps" / "codegen")
     passk = _read(run / "steps" / "codegen" / "pass_at_k.csv")
     if passk is not None:  # a gated group's reference alone is no comparison: said in words instead
         passk = passk[~passk["model"].isin(_gated_references(gate))].reset_index(drop=True)
     p1 = passk[passk["k"] == 1].reset_index(drop=True) if passk is not None else None
+    first = summary_section(run, config, models, p1)
+    if first is not None:
+        doc.add(first)
+    guide = doc.add(Section("Guidelines", text=["Derived from the measurements below; each states its numbers."]))
+    _add_models(doc, models)
     for i, g in enumerate(_groups(run / "steps" / "compare")):
         _add_compare_group(doc, guide, config, i, g, models, p1, figs)
     for i, g in enumerate(_groups(run / "steps" / "coldstart")):
         _add_coldstart_group(doc, guide, config, i, g)
+    for i, g in enumerate(_groups(run / "steps" / "complete")):
+        done = completion_section(g, _group_name(config, i))
+        if done is not None:
+            doc.add(done[0])
+            guide.bullets += _tagged(config, i, done[1])
     _add_vocab(doc, run / "steps" / "vocab")
     if (passk is not None and p1 is not None and len(passk)) or G.codegen_gate_lines(gate):
         _add_codegen(doc, guide, config, gate, passk, p1, figs)
@@ -76,12 +89,20 @@ def _add_compare_group(doc: Document, guide: Section, config: dict[str, Any], i:
     if summary is None or not len(summary):
         return
     sec = doc.add(Section(f"Divergence on code ({_group_name(config, i)})"))
+    if (g.parents[2] / EXPLORER_FILE).is_file():
+        sec.links.append(("Open the per-token explorer: where in the code each variant stops agreeing "
+                          "(explorer.html)", EXPLORER_FILE))
     ref = str(summary["reference"].iloc[0])
-    cols = [c for c in ["variant", "n_tokens", "ppl_ref", "ppl_var", "ln_ppl_ratio", "kl_mean", "kl_err",
-                        "kl_median", "kl_p99", "kl_max", "kl_reverse_mean", "js_mean", "dp_mean", "dp_rms",
-                        "same_top1", "top5_agreement", "top10_agreement", "bpb_var", "nll_corr", "self_kl_max"]
-            if c in summary.columns]
-    sec.tables.append(("llama.cpp's statistics and more, per variant (KL in nats/token)", summary[cols]))
+    rel = g.relative_to(g.parents[2]) if len(g.parents) > 2 else g
+    sec.text.append(f"Each cell: the mean over scored tokens [its 95 % interval, files resampled]; `evidence` says "
+                    f"\"too few\" for a group under {MIN_TOKENS} tokens or {MIN_FILES} files, never ranked. Every "
+                    f"statistic, with its `_lo`/`_hi` bounds, is in `{rel.as_posix()}/summary.csv` and "
+                    f"`breakdown-*.csv`.")
+    view = interval_view(summary, ["variant"])
+    for c in ("kl_p99", "kl_max"):
+        if c in summary.columns:
+            view[c.replace("kl_", "KL ")] = summary[c].map(lambda x: f"{x:.3g}").to_numpy()
+    sec.tables.append(("Per variant (KL in nats/token)", view))
     size = models.drop_duplicates("model").set_index("model")
     names = io.read_json(g / "models.json") if (g / "models.json").is_file() else {}
     v = summary.assign(model=names.get("variants", list(summary["variant"])), label=summary["variant"])
@@ -92,6 +113,7 @@ def _add_compare_group(doc: Document, guide: Section, config: dict[str, Any], i:
         sec.images.append(("Bits per weight vs mean KL, with the Pareto front",
                            P.plot_size_vs_kl(v, figs / f"size_vs_kl_{i}.png")))
         guide.bullets += _tagged(config, i, G.size_guidelines(v.dropna(subset=["file_size"]), p1, ref))
+        guide.bullets += _tagged(config, i, G.ordering_guidelines(v, _read(g / "pairwise-kl.csv"), ref))
     for category, caption, title, table in (
             ("class", "Mean KL by class of the target token", "KL by token class", "By class of the target token"),
             ("language", "Mean KL by language", "KL by language", "By language")):
@@ -101,12 +123,14 @@ def _add_compare_group(doc: Document, guide: Section, config: dict[str, Any], i:
         sec.images.append((caption, P.plot_grouped_bars(
             by, category, "kl_mean", "variant", figs / f"kl_by_{category}_{i}.png", title, "mean KL (nats/token)",
             log=True)))
-        sec.tables.append((table, by))
+        sec.tables.append((table, interval_view(by, ["variant", category])))
         if category == "class":
             guide.bullets += _tagged(config, i, G.class_guidelines(by))
+        else:
+            guide.bullets += _tagged(config, i, G.group_guidelines(by, "language", "language"))
     by_ent = _read(g / "breakdown-entropy.csv")
     if by_ent is not None and len(by_ent):
-        sec.tables.append(("By reference entropy (nats)", by_ent))
+        sec.tables.append(("By reference entropy (nats)", interval_view(by_ent, ["variant", "entropy_ref"])))
 
 
 def _add_coldstart_group(doc: Document, guide: Section, config: dict[str, Any], i: int, g: Path) -> None:
@@ -117,12 +141,18 @@ def _add_coldstart_group(doc: Document, guide: Section, config: dict[str, Any], 
     cols = [c for c in ["model", "context", "pkp", "kap", "stp", "nlp", "indent", "entropy", "kl_to_ref",
                         "kl_from_ref", "js_to_ref", "spearman_keywords", "top1_text"] if c in summary.columns]
     summary = summary.assign(model=summary["model"].map(display_name))
-    sec.tables.append(("PKP / KAP / STP / NLP per model", summary[cols]))
+    view = summary[cols].copy()
+    for c in ("pkp", "kap"):
+        if f"{c}_lo" in summary.columns:
+            view[c] = interval_view(summary, [], [(c, c)])[c].to_numpy()
+    sec.text.append("PKP and KAP with their 95 % interval (keyword set resampled); STP, NLP and the rest are masses "
+                    "at the one cold-start position, with no sampling unit and no interval.")
+    sec.tables.append(("PKP / KAP / STP / NLP per model", view))
     for png, cap in (("coldstart_metrics.png", "PKP, STP and NLP per model"),
                      ("coldstart_shifts.png", "Largest top-token shifts against the reference")):
         if (g / png).is_file():
             sec.images.append((cap, g / png))
-    guide.bullets += _tagged(config, i, G.coldstart_guidelines(summary))
+    guide.bullets += _tagged(config, i, G.coldstart_guidelines(summary, _read(g / "pairwise.parquet")))
 
 
 def _add_vocab(doc: Document, vdir: Path) -> None:
@@ -136,6 +166,20 @@ def _add_vocab(doc: Document, vdir: Path) -> None:
     comp = _read(vdir / "composition.parquet")
     if comp is not None:
         sec.tables.append(("Vocabulary composition by token class", comp))
+    _add_vocab_sources(sec, vdir)
+
+
+def _add_vocab_sources(sec: Section, vdir: Path) -> None:
+    """Which tokenizers were analysed (one base vocabulary across formats) and which could not be had, and why."""
+    info = _read(vdir / "tokenizers.parquet")
+    if info is not None and "vocabulary" in info.columns:
+        cols = [c for c in ("tokenizer", "format", "type", "n_base", "n_added", "vocabulary") if c in info.columns]
+        sec.tables.append(("Tokenizers analysed (vocabulary: the first with the same base vocabulary bytes)",
+                           info[cols]))
+    missing = _read(vdir / "unavailable.csv")
+    if missing is not None and len(missing):
+        sec.text.append(f"{len(missing)} tokenizer(s) could not be had and are not analysed:")
+        sec.tables.append(("Tokenizers not analysed, and why", missing))
 
 
 def _gate(codegen_dir: Path) -> dict[str, Any]:

@@ -14,6 +14,9 @@ from pathlib import Path
 
 import pandas as pd
 
+WIDE_COLUMNS = 12  # an HTML table wider or longer than this is folded into a <details> element
+LONG_ROWS = 40
+
 
 @dataclass
 class Section:
@@ -22,6 +25,7 @@ class Section:
     tables: list[tuple[str, pd.DataFrame]] = field(default_factory=list)  # (caption, frame)
     images: list[tuple[str, Path]] = field(default_factory=list)  # (caption, png)
     bullets: list[str] = field(default_factory=list)
+    links: list[tuple[str, str]] = field(default_factory=list)  # (text, relative href), shown first
 
 
 @dataclass
@@ -59,6 +63,8 @@ def to_markdown(doc: Document, base: Path) -> str:
         out += [doc.subtitle, ""]
     for s in doc.sections:
         out += [f"## {s.title}", ""]
+        for text, href in s.links:
+            out += [f"[{text}]({href})", ""]
         for p in s.text:
             out += [p, ""]
         for b in s.bullets:
@@ -116,6 +122,7 @@ def to_html(doc: Document) -> str:
         f"<li><a href='#s{i}'>{html.escape(s.title)}</a></li>" for i, s in enumerate(doc.sections)) + "</ul></nav>")
     for i, s in enumerate(doc.sections):
         out.append(f"<h2 id='s{i}'>{html.escape(s.title)}</h2>")
+        out += [f"<p><a href='{html.escape(href, quote=True)}'>{html.escape(text)}</a></p>" for text, href in s.links]
         out += [f"<p>{_inline(p)}</p>" for p in s.text]
         if s.bullets:
             out.append("<ul>" + "".join(f"<li>{_inline(b)}</li>" for b in s.bullets) + "</ul>")
@@ -125,6 +132,10 @@ def to_html(doc: Document) -> str:
                 out.append(f"<figure><img alt='{html.escape(cap)}' src='data:image/png;base64,{data}'>"
                            f"<figcaption>{html.escape(cap)}</figcaption></figure>")
         for cap, df in s.tables:
+            if len(df.columns) > WIDE_COLUMNS or len(df) > LONG_ROWS:  # folded: open it to read every column
+                out.append(f"<details><summary><b>{html.escape(cap or 'table')}</b> ({len(df)} rows, "
+                           f"{len(df.columns)} columns)</summary>{_html_table(df)}</details>")
+                continue
             if cap:
                 out.append(f"<p><b>{html.escape(cap)}</b></p>")
             out.append(_html_table(df))

@@ -84,14 +84,21 @@ def _usable(by_group: pd.DataFrame, category: str) -> tuple[pd.DataFrame, list[s
 
 
 def class_guidelines(by_class: pd.DataFrame) -> list[str]:
-    """Which source class degrades most, per variant, stated only when its KL interval lies above
-    every other class's (files resampled); groups under the minimum size are named as too few."""
-    if by_class is None or not len(by_class):
-        return []
-    if "kl_mean_lo" not in by_class.columns:
+    """Which source class degrades most, per variant (see :func:`group_guidelines`)."""
+    if by_class is not None and len(by_class) and "kl_mean_lo" not in by_class.columns:
         return _class_guidelines_without_intervals(by_class)
+    return group_guidelines(by_class, "class", "class", "tokens")
+
+
+def group_guidelines(by_group: pd.DataFrame, category: str, noun: str, unit: str = "") -> list[str]:
+    """Which ``category`` value (a token class, a language) degrades most, per variant, stated only
+    when its KL interval lies above every other group's (files resampled); groups under the minimum
+    size are named as too few and never ranked. Results without intervals give no ranking."""
+    if by_group is None or not len(by_group) or "kl_mean_lo" not in by_group.columns:
+        return []
     out: list[str] = []
-    usable, few = _usable(by_class, "class")
+    usable, few = _usable(by_group, category)
+    what = f" {unit}" if unit else ""
     for variant, g in usable.groupby("variant", sort=False):
         if len(g) < 2:
             continue
@@ -99,14 +106,42 @@ def class_guidelines(by_class: pd.DataFrame) -> list[str]:
         i_top = int(g["kl_mean"].to_numpy().argmax())
         top, others = g.iloc[i_top], g.drop(index=i_top)
         if float(top["kl_mean_lo"]) > float(others["kl_mean_hi"].max()):
-            out.append(f"`{variant}`: `{top['class']}` tokens lose most (KL {top['kl_mean']:.4g} "
+            out.append(f"`{variant}`: `{top[category]}`{what} lose most (KL {top['kl_mean']:.4g} "
                        f"[{top['kl_mean_lo']:.4g}, {top['kl_mean_hi']:.4g}], n = {int(top['n_tokens'])} tokens in "
-                       f"{int(top['n_files'])} files), above every other class's interval.")
+                       f"{int(top['n_files'])} files), above every other {noun}'s interval.")
         else:
-            out.append(f"`{variant}`: no class is detectably more fragile than the others "
-                       f"(intervals overlap; n = {int(g['n_tokens'].sum())} tokens).")
+            out.append(f"`{variant}`: no {noun} is detectably more fragile than the others "
+                       f"(intervals overlap; n = {int(g['n_tokens'].sum())} tokens in {len(g)} {noun} groups).")
     if few:
-        out.append("Too few tokens or files to rank: " + ", ".join(f"`{c}`" for c in few) + ".")
+        out.append(f"Too few tokens or files to rank ({noun}): " + ", ".join(f"`{c}`" for c in few) + ".")
+    return out
+
+
+def ordering_guidelines(variants: pd.DataFrame, pairwise: pd.DataFrame | None, reference: str) -> list[str]:
+    """For each step down the ladder (variants by file size, largest first), whether the smaller
+    variant is further from the reference: stated only when the paired 95 % interval of the KL
+    difference (same tokens, files resampled) excludes 0, else "no detectable difference"."""
+    if pairwise is None or not len(pairwise) or "diff_lo" not in pairwise.columns or len(variants) < 2:
+        return []
+    d = variants.dropna(subset=["file_size"]).sort_values("file_size", ascending=False)
+    labels = [str(x) for x in d["label"]]
+    pairs: dict[tuple[str, str], dict[Any, Any]] = {
+        (str(r["variant_a"]), str(r["variant_b"])): dict(r) for r in pairwise.to_dict(orient="records")}
+    out: list[str] = []
+    for big, small in zip(labels, labels[1:], strict=False):
+        r, sign = (pairs[(small, big)], 1.0) if (small, big) in pairs else (pairs.get((big, small)), -1.0)
+        if r is None:
+            continue
+        diff = sign * float(r["diff"])
+        lo, hi = sorted((sign * float(r["diff_lo"]), sign * float(r["diff_hi"])))
+        span = (f"ΔKL {diff:+.4g} [{lo:+.4g}, {hi:+.4g}] nats/token, n = {int(r['n_tokens'])} tokens in "
+                f"{int(r['n_files'])} files")
+        if lo > 0:
+            out.append(f"`{small}` is further from `{reference}` than the larger `{big}` ({span}).")
+        elif hi < 0:
+            out.append(f"`{small}` is *closer* to `{reference}` than the larger `{big}` ({span}).")
+        else:
+            out.append(f"No detectable difference between `{big}` and `{small}` ({span}).")
     return out
 
 
@@ -121,26 +156,41 @@ def _class_guidelines_without_intervals(by_class: pd.DataFrame) -> list[str]:
             f"have no intervals, so this is not a ranking): {order}."]
 
 
-def coldstart_guidelines(summary: pd.DataFrame) -> list[str]:
-    """Flag cold-start shifts of the kind the paper reports (STP jump, PKP collapse at low bits), in
-    either direction: a ratio to the reference of 1.5x or more, or 0.67x or less."""
+BAND = (0.67, 1.5)  # a cold-start ratio to the reference outside this band is a material shift
+
+
+def coldstart_guidelines(summary: pd.DataFrame, pairwise: pd.DataFrame | None = None) -> list[str]:
+    """Cold-start shifts of the kind the paper reports (STP jump, PKP collapse at low bits), either way:
+    a ratio to the reference outside 0.67x-1.5x. PKP's shift is a finding only when its whole 95 %
+    interval (keyword set resampled, paired) lies outside the band; STP is a mass at one position with
+    no sampling unit, so its shift is given as a measurement, not as a finding."""
     if summary is None or len(summary) < 2:
         return []
     ref = summary.iloc[0]
+    ratios = {} if pairwise is None or "pkp_ratio_lo" not in pairwise.columns else {
+        str(r["model"]): r for r in pairwise.to_dict(orient="records")}
     out = []
-    for r in summary.iloc[1:].itertuples():
-        notes = []
-        for name in ("stp", "pkp"):
-            base, val = ref[name], getattr(r, name)
-            if base > 0 and not (0.67 < val / base < 1.5):
-                notes.append(f"{name.upper()} {base:.3f} → {val:.3f} ({val / base:.2f}x)")
-        if notes:
-            out.append(f"`{r.model}` moves cold-start mass: " + ", ".join(notes) + ".")
+    for r in summary.iloc[1:].to_dict(orient="records"):
+        found, measured = [], []
+        pr = ratios.get(str(r["model"]))
+        if pr is not None and not pd.isna(pr["pkp_ratio_lo"]):
+            lo, hi = float(pr["pkp_ratio_lo"]), float(pr["pkp_ratio_hi"])
+            if hi < BAND[0] or lo > BAND[1]:
+                found.append(f"PKP {ref['pkp']:.3f} → {r['pkp']:.3f} ({pr['pkp_ratio']:.2f}x [{lo:.2f}, {hi:.2f}], "
+                             f"keyword set resampled)")
+        elif ref["pkp"] > 0 and not BAND[0] < r["pkp"] / ref["pkp"] < BAND[1]:
+            measured.append(f"PKP {ref['pkp']:.3f} → {r['pkp']:.3f} ({r['pkp'] / ref['pkp']:.2f}x)")
+        if ref["stp"] > 0 and not BAND[0] < r["stp"] / ref["stp"] < BAND[1]:
+            measured.append(f"STP {ref['stp']:.3f} → {r['stp']:.3f} ({r['stp'] / ref['stp']:.2f}x)")
+        if found:
+            out.append(f"`{r['model']}` moves cold-start keyword mass: " + ", ".join(found) + ".")
+        if measured:
+            out.append(f"`{r['model']}` at the cold-start position, measured (one position, no interval, not a "
+                       f"tested finding): " + ", ".join(measured) + ".")
     if not out:
-        out.append(f"Cold start: every variant keeps PKP and STP within the band of the reference "
-                   f"(`{ref['model']}`: PKP {ref['pkp']:.3f}, STP {ref['stp']:.3f}).")
+        out.append(f"Cold start: no variant moves PKP (95 % interval) or STP outside {BAND[0]:g}x-{BAND[1]:g}x of "
+                   f"the reference (`{ref['model']}`: PKP {ref['pkp']:.3f}, STP {ref['stp']:.3f}).")
     return out
-
 
 
 def codegen_gate_lines(gate: dict[str, Any]) -> list[tuple[int, str]]:

