@@ -18,6 +18,7 @@ import signal
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -282,8 +283,8 @@ def _read_into(fd: int, buf: bytearray, is_status: bool) -> bool:
     return drain_status(fd, buf) if is_status else drain(fd, buf)
 
 
-def drain(fd: int, tail: bytearray) -> bool:
-    """Read what is available into ``tail`` (keeping its last 64 KiB); True at EOF."""
+def read_available(fd: int, sink: Callable[[bytes], None]) -> bool:
+    """Pass each chunk readable from non-blocking ``fd`` to ``sink``, one at a time; True at EOF."""
     while True:
         try:
             chunk = os.read(fd, 65536)
@@ -295,19 +296,31 @@ def drain(fd: int, tail: bytearray) -> bool:
             return True
         if not chunk:
             return True
-        tail += chunk
+        sink(chunk)
+
+
+def drain(fd: int, tail: bytearray) -> bool:
+    """Read what is available into ``tail`` (keeping its last 64 KiB); True at EOF."""
+    def keep(chunk: bytes) -> None:
+        tail.extend(chunk)
         if len(tail) > 2 * TAIL_BYTES:
             del tail[: len(tail) - TAIL_BYTES]
+
+    return read_available(fd, keep)
 
 
 def drain_status(fd: int, buf: bytearray) -> bool:
     """Read the status pipe into ``buf``, keeping only complete tagged lines (and a last, partial one
     that may become one); True at EOF. Anything else a program may write there is dropped, so it
-    cannot push a status line out."""
-    new = bytearray()
-    eof = drain(fd, new)
+    cannot push a status line out: each chunk is filtered as it is read, so a flood read in one go
+    cannot push out a tagged line read before it."""
+    return read_available(fd, lambda chunk: _keep_tagged(buf, chunk))
+
+
+def _keep_tagged(buf: bytearray, chunk: bytes) -> None:
+    """Append the tagged lines of ``chunk`` (continuing ``buf``'s partial last line) to ``buf``."""
     start = buf.rfind(b"\n") + 1
-    *lines, partial = (bytes(buf[start:]) + bytes(new)).split(b"\n")
+    *lines, partial = (bytes(buf[start:]) + chunk).split(b"\n")
     del buf[start:]
     for ln in lines:
         if ln.startswith(STATUS_TAG):
@@ -316,4 +329,3 @@ def drain_status(fd: int, buf: bytearray) -> bool:
         buf += partial
     if len(buf) > STATUS_BYTES:
         del buf[: len(buf) - STATUS_BYTES]
-    return eof

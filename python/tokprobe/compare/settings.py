@@ -13,6 +13,7 @@ from typing import Any
 from ..errors import InputError
 from ..hashing import stable_hash
 from ..models import check_scheme
+from ..models.context import OUT_ROWS
 from ..provenance import llama_cpp_version
 
 MODES = ("lockstep", "cache-exact", "cache-topk")
@@ -61,6 +62,9 @@ class Settings:
             "stride": self.stride,
             "batch": self.batch,
             "llama_cpp_python": llama_cpp_version(),
+            # how the evaluator asks llama.cpp for rows: scored rows only, OUT_ROWS per decode (row-count
+            # dependent kernels: another layout may move the logits in the last bits)
+            "outputs": f"scored-{OUT_ROWS}",
             **({"base_file": self.base_file} if self.base_file else {}),
         }
 

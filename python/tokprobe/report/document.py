@@ -75,6 +75,10 @@ def to_markdown(doc: Document, base: Path) -> str:
             rel = img.relative_to(base) if img.is_relative_to(base) else img
             out += [f"![{cap}]({rel.as_posix()})", ""]
         for cap, df in s.tables:
+            if len(df.columns) > WIDE_COLUMNS or len(df) > LONG_ROWS:  # folded, as in the HTML
+                out += [f"<details><summary>{cap or 'table'} ({len(df)} rows)</summary>", "", _md_table(df), "",
+                        "</details>", ""]
+                continue
             if cap:
                 out += [f"**{cap}**", ""]
             out += [_md_table(df), ""]

@@ -99,6 +99,7 @@ def group_guidelines(by_group: pd.DataFrame, category: str, noun: str, unit: str
     out: list[str] = []
     usable, few = _usable(by_group, category)
     what = f" {unit}" if unit else ""
+    none: list[tuple[str, int, int]] = []  # variants without a finding: said in one line
     for variant, g in usable.groupby("variant", sort=False):
         if len(g) < 2:
             continue
@@ -110,8 +111,15 @@ def group_guidelines(by_group: pd.DataFrame, category: str, noun: str, unit: str
                        f"[{top['kl_mean_lo']:.4g}, {top['kl_mean_hi']:.4g}], n = {int(top['n_tokens'])} tokens in "
                        f"{int(top['n_files'])} files), above every other {noun}'s interval.")
         else:
-            out.append(f"`{variant}`: no {noun} is detectably more fragile than the others "
-                       f"(intervals overlap; n = {int(g['n_tokens'].sum())} tokens in {len(g)} {noun} groups).")
+            none.append((str(variant), int(g["n_tokens"].sum()), len(g)))
+    if len(none) == 1:
+        v, n, k = none[0]
+        out.append(f"`{v}`: no {noun} is detectably more fragile than the others "
+                   f"(intervals overlap; n = {n} tokens in {k} {noun} groups).")
+    elif none:
+        names = ", ".join(f"`{v}`" for v, _, _ in none)
+        out.append(f"{names}: for each, no {noun} is detectably more fragile than the others (intervals overlap; "
+                   f"n = {none[0][1]} tokens in {none[0][2]} {noun} groups each).")
     if few:
         out.append(f"Too few tokens or files to rank ({noun}): " + ", ".join(f"`{c}`" for c in few) + ".")
     return out
