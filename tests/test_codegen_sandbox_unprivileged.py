@@ -86,18 +86,22 @@ def _nobody_env() -> dict[str, str]:
 
 
 @pytest.mark.skipif(os.environ.get("TOKPROBE_UNPRIVILEGED_RERUN") == "1", reason="already the unprivileged re-run")
-def test_sandbox_tests_pass_as_an_unprivileged_user(tmp_path: Path) -> None:
+def test_sandbox_tests_pass_as_an_unprivileged_user() -> None:
     """CI runs as root, so the unprivileged path of the sandbox would never run: re-run the sandbox tests
     as ``nobody`` (setpriv), where the interpreter and the checkout are readable by it."""
     if not _runs_as_nobody():
         pytest.skip("not root, no setpriv, or the interpreter/checkout is not readable by nobody")
-    os.chmod(tmp_path, 0o777)
+    # Its working directory directly under /tmp: pytest's own tmp_path sits below a 0700 directory of root's.
+    work = Path(tempfile.mkdtemp(prefix="tokprobe-nobody-"))
+    os.chmod(work, 0o777)
     tests = [str(REPO / "tests" / n) for n in ("test_codegen_sandbox.py", "test_codegen_sandbox_channel.py",
                                               "test_codegen_sandbox_unprivileged.py")]
     env = {**_nobody_env(), "TOKPROBE_UNPRIVILEGED_RERUN": "1"}
-    r = subprocess.run(["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups", sys.executable, "-m",
-                        "pytest", "-q", "-p", "no:cacheprovider", "-W", "ignore::UserWarning", "--rootdir",
-                        str(REPO), *tests], capture_output=True, text=True, cwd=str(tmp_path), env=env,
-                       timeout=900)
+    try:
+        r = subprocess.run(["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups", sys.executable,
+                            "-m", "pytest", "-q", "-p", "no:cacheprovider", "-W", "ignore::UserWarning", "--rootdir",
+                            str(REPO), *tests], capture_output=True, text=True, cwd=str(work), env=env, timeout=900)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
     assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-2000:]
     assert " passed" in r.stdout

@@ -15,6 +15,7 @@ import pandas as pd
 
 from .. import core, io
 from ..errors import InputError
+from ..lexicon.vocab_digest import base_digest
 from ..models import is_model, load, unique_labels
 from ..provenance import Provenance
 from .chain import CHAIN_RULE, chain_table, chained_mass
@@ -118,6 +119,8 @@ def _info(model: Any) -> dict[str, Any]:
         "threads": getattr(model, "threads", None),
         "n_ctx": getattr(model, "n_ctx", None),
         "seed": getattr(model, "seed", None),
+        # the base vocabulary's digest: equal to a tokenizer.json's when they are one vocabulary
+        "base_vocab_digest": base_digest(vocab),
     }
     if header is not None:
         for key in ("arch", "n_params", "file_type", "bits_per_weight", "file_size", "has_chat_template"):
@@ -425,6 +428,7 @@ def _summary_row(r: ModelRun, is_ref: bool, pr: dict[str, Any]) -> dict[str, Any
         srow["n_chain_rows"] = int(r.chained.attrs.get("n_prefix_rows", 0))
     srow["sha256"] = r.sha256
     srow["vocab_digest"] = sets.vocab_digest
+    srow["base_vocab_digest"] = info.get("base_vocab_digest")
     return srow
 
 

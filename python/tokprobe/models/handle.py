@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..lexicon.vocab_digest import base_digest
 from .loading import load
 
 
@@ -67,6 +68,10 @@ class LabelledModel:
         """Name, path, sha256 and the header's metadata, for provenance (never raises)."""
         h = self.handle
         d: dict[str, Any] = {"name": self.label, "path": str(getattr(h, "path", "")), "sha256": self.sha256}
+        try:  # the base vocabulary's digest: equal to a tokenizer.json's when they are one vocabulary
+            d["base_vocab_digest"] = base_digest(self.vocab)
+        except Exception:  # provenance must never break a run
+            pass
         info = getattr(h, "info", None)
         if info is not None and hasattr(info, "to_dict"):
             try:
