@@ -4,6 +4,7 @@ is missing, and (when run as root) the sandbox tests run again as ``nobody``."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
@@ -15,6 +16,7 @@ from typing import Any
 
 import pytest
 
+import tokprobe
 from tokprobe.codegen import Limits, Sandbox
 from tokprobe.codegen import limits as limits_module
 from tokprobe.codegen import sandbox as sandbox_module
@@ -72,6 +74,24 @@ def test_the_warning_says_what_is_missing() -> None:
     assert "signal" not in unprivileged_warning({"pid": True}, 71)
 
 
+@contextlib.contextmanager
+def _reachable_by_nobody(*paths: Path) -> Iterator[None]:
+    """As root: let ``nobody`` traverse the directories above ``paths`` (the interpreter under a 0700
+    /root, say) for the duration, and put their modes back after, so that no other test sees them."""
+    changed: list[tuple[Path, int]] = []
+    try:
+        for p in paths:
+            for d in reversed(Path(p).resolve().parents):
+                mode = d.stat().st_mode & 0o7777
+                if os.geteuid() == 0 and not mode & 0o001:
+                    os.chmod(d, mode | 0o001)
+                    changed.append((d, mode))
+        yield
+    finally:
+        for d, mode in reversed(changed):
+            os.chmod(d, mode)
+
+
 def _runs_as_nobody() -> bool:
     if os.geteuid() != 0 or shutil.which("setpriv") is None:
         return False
@@ -89,8 +109,8 @@ def _nobody_env() -> dict[str, str]:
 def test_sandbox_tests_pass_as_an_unprivileged_user() -> None:
     """CI runs as root, so the unprivileged path of the sandbox would never run: re-run the sandbox tests
     as ``nobody`` (setpriv), where the interpreter and the checkout are readable by it."""
-    if not _runs_as_nobody():
-        pytest.skip("not root, no setpriv, or the interpreter/checkout is not readable by nobody")
+    if os.geteuid() != 0 or shutil.which("setpriv") is None:
+        pytest.skip("not root or no setpriv: the unprivileged path already runs as this user")
     # Its working directory directly under /tmp: pytest's own tmp_path sits below a 0700 directory of root's.
     work = Path(tempfile.mkdtemp(prefix="tokprobe-nobody-"))
     os.chmod(work, 0o777)
@@ -98,9 +118,13 @@ def test_sandbox_tests_pass_as_an_unprivileged_user() -> None:
                                               "test_codegen_sandbox_unprivileged.py")]
     env = {**_nobody_env(), "TOKPROBE_UNPRIVILEGED_RERUN": "1"}
     try:
-        r = subprocess.run(["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups", sys.executable,
-                            "-m", "pytest", "-q", "-p", "no:cacheprovider", "-W", "ignore::UserWarning", "--rootdir",
-                            str(REPO), *tests], capture_output=True, text=True, cwd=str(work), env=env, timeout=900)
+        with _reachable_by_nobody(Path(sys.executable), REPO, Path(tokprobe.__file__)):
+            if not _runs_as_nobody():
+                pytest.skip("the interpreter or the checkout is not readable by nobody")
+            r = subprocess.run(["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups",
+                                sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-W",
+                                "ignore::UserWarning", "--rootdir", str(REPO), *tests], capture_output=True, text=True,
+                               cwd=str(work), env=env, timeout=900)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-2000:]
