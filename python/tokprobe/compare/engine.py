@@ -53,11 +53,18 @@ from ..cache import hash_file
 from ..errors import InputError
 from ..models import LabelledModel
 from ..provenance import Provenance
-from .batches import ProgressCounter, Timings, WindowAccumulator, iter_batches
+from .batches import ProgressCounter, Timings, iter_batches
 from .llamacpp_file import RULE as BASE_FILE_RULE
-from .llamacpp_file import base_fields, check_against, open_base_file, write_base_file
+from .llamacpp_file import check_against, open_base_file, write_base_file
 from .memory_plan import AUTO, plan_memory
-from .passes import pass_lockstep, pass_nll, pass_reference_cache, pass_variant_cached, self_floor
+from .passes import (
+    pass_lockstep,
+    pass_nll,
+    pass_reference_cache,
+    pass_variant_base_file,
+    pass_variant_cached,
+    self_floor,
+)
 from .plan import (
     RunPlan,
     build_plan,
@@ -291,19 +298,11 @@ def run_base_file(plan: RunPlan, timings: Timings, prog: ProgressCounter) -> Non
     """Each variant against llama.cpp's base file (the reference model is never decoded)."""
     for e in plan.shared:
         st = plan.stores[e.label]
-        w0 = st.first_missing(len(plan.windows))
-        if w0 >= len(plan.windows):
+        if not remaining(st, plan.windows):
             continue
         vm = load_model(e, plan, timings)
-        acc = WindowAccumulator(plan.windows)
         with timings.timer("passes_s"):
-            for b in iter_batches(vm, plan.stream.ids, plan.windows, w0, plan.settings, plan.stream.file_starts):
-                local = b.positions - plan.windows[b.window].start
-                f = {"positions": b.positions, **base_fields(plan.base, b.window, local, b.logits, b.targets)}
-                if acc.add(b.window, f):
-                    w, arrays = acc.take()
-                    st.write_window(w, arrays)
-                    prog.advance(plan.windows[w].n_scored)
+            pass_variant_base_file(vm, plan.base, st, plan.stream, plan.windows, plan.settings, prog)
         del vm
         e.unload()
 

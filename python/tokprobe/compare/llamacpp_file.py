@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import FileFormatError, InputError
+from .bounds import overlap
 
 MAGIC = b"_logits_"
 HEADER = 8 + 4 + 4 + 4
@@ -156,14 +157,10 @@ def divergence_rows(raw: np.ndarray, var_logits: np.ndarray, targets: np.ndarray
         "entropy_var": -(q * lq).sum(axis=1),
         "logp_ref": lp_ref[rows, targets], "logp_var": lq[rows, targets],
         "argmax_ref": ref_rank[:, 0].astype(np.int32), "argmax_var": var_rank[:, 0].astype(np.int32),
-        "top5_overlap": _overlap(ref_rank[:, :5], var_rank[:, :5]),
-        "top10_overlap": _overlap(ref_rank, var_rank),
+        "top5_overlap": overlap(ref_rank[:, :5], var_rank[:, :5]),
+        "top10_overlap": overlap(ref_rank, var_rank),
         "kl_lower": kl, "kl_upper": kl,
     }
-
-
-def _overlap(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    return np.array([len(set(x.tolist()) & set(y.tolist())) / a.shape[1] for x, y in zip(a, b, strict=True)])
 
 
 def write_base_file(path: str | os.PathLike[str], n_ctx: int, n_vocab: int, tokens: np.ndarray,

@@ -3,6 +3,7 @@
 - :func:`pass_lockstep`: the reference and every variant decoded together, compared in place.
 - :func:`pass_reference_cache`: the reference alone, its float16 log-probs or top-K stored.
 - :func:`pass_variant_cached`: one variant against a stored reference (exact or top-K rows).
+- :func:`pass_variant_base_file`: one variant against a llama.cpp ``--kl-divergence-base`` file.
 - :func:`pass_nll`: one model alone: log-prob of the correct token, entropy, argmax.
 - :func:`self_floor`: the reference against itself on its first window (KL must be 0).
 
@@ -21,6 +22,7 @@ from ..errors import InputError
 from ..models import Window
 from .batches import Batch, ProgressCounter, WindowAccumulator, iter_batches
 from .bounds import coarse_reverse_js, f16_kl_error_bound, float16_logprobs, overlap, tail_mass, tail_upper_bound
+from .llamacpp_file import BaseFile, base_fields
 from .settings import TOP_N, Settings
 from .store import ChunkStore
 from .stream import TokenStream
@@ -191,6 +193,20 @@ def pass_variant_cached(var: Any, ref_store: ChunkStore, store: ChunkStore, stre
             store.write_window(w, arrays)
             prog.advance(plan[w].n_scored)
             part = 0
+
+
+def pass_variant_base_file(var: Any, base: BaseFile, store: ChunkStore, stream: TokenStream, plan: list[Window],
+                           settings: Settings, prog: ProgressCounter) -> None:
+    """Decode one variant and compare each batch with llama.cpp's stored reference rows of its chunk."""
+    w0 = store.first_missing(len(plan))
+    acc = WindowAccumulator(plan)
+    for b in iter_batches(var, stream.ids, plan, w0, settings, stream.file_starts):
+        local = b.positions - plan[b.window].start
+        f = {"positions": b.positions, **base_fields(base, b.window, local, b.logits, b.targets)}
+        if acc.add(b.window, f):
+            w, arrays = acc.take()
+            store.write_window(w, arrays)
+            prog.advance(plan[w].n_scored)
 
 
 def pass_nll(model: Any, store: ChunkStore, stream: TokenStream, plan: list[Window], settings: Settings,

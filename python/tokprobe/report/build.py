@@ -15,21 +15,14 @@ from . import guidelines as G
 from . import plots as P
 from .completion import completion_section
 from .document import Document, Section
+from .rundir import group_dirs, read_table
 from .summary import summary_section
 from .tables import interval_view
-
-
-def _read(path: Path) -> pd.DataFrame | None:
-    return io.read_frame(path) if path.is_file() else None
 
 
 def display_name(model: str) -> str:
     """A GGUF path shows as its file stem; model names stay as they are."""
     return Path(model).stem if str(model).endswith(".gguf") else str(model)
-
-
-def _groups(step: Path) -> list[Path]:
-    return sorted((p for p in step.glob("group*") if p.is_dir()), key=lambda p: int(p.name[5:] or 0))
 
 
 def build_document(run_dir: str | Path) -> Document:
@@ -47,7 +40,7 @@ def build_document(run_dir: str | Path) -> Document:
                   f"{meta.get('threads', '?')}, seed {meta.get('seed', '?')}, config: {config.get('source', '?')}"),
     )
     gate = _gate(run / "steps" / "codegen")
-    passk = _read(run / "steps" / "codegen" / "pass_at_k.csv")
+    passk = read_table(run / "steps" / "codegen" / "pass_at_k.csv")
     if passk is not None:  # a gated group's reference alone is no comparison: said in words instead
         passk = passk[~passk["model"].isin(_gated_references(gate))].reset_index(drop=True)
     p1 = passk[passk["k"] == 1].reset_index(drop=True) if passk is not None else None
@@ -56,11 +49,11 @@ def build_document(run_dir: str | Path) -> Document:
         doc.add(first)
     guide = doc.add(Section("Guidelines", text=["Derived from the measurements below; each states its numbers."]))
     _add_models(doc, models)
-    for i, g in enumerate(_groups(run / "steps" / "compare")):
+    for i, g in enumerate(group_dirs(run / "steps" / "compare")):
         _add_compare_group(doc, guide, config, i, g, models, p1, figs)
-    for i, g in enumerate(_groups(run / "steps" / "coldstart")):
+    for i, g in enumerate(group_dirs(run / "steps" / "coldstart")):
         _add_coldstart_group(doc, guide, config, i, g)
-    for i, g in enumerate(_groups(run / "steps" / "complete")):
+    for i, g in enumerate(group_dirs(run / "steps" / "complete")):
         done = completion_section(g, _group_name(config, i))
         if done is not None:
             doc.add(done[0])
@@ -85,7 +78,7 @@ def _add_models(doc: Document, models: pd.DataFrame) -> None:
 
 def _add_compare_group(doc: Document, guide: Section, config: dict[str, Any], i: int, g: Path,
                        models: pd.DataFrame, p1: pd.DataFrame | None, figs: Path) -> None:
-    summary = _read(g / "summary.csv")
+    summary = read_table(g / "summary.csv")
     if summary is None or not len(summary):
         return
     sec = doc.add(Section(f"Divergence on code ({_group_name(config, i)})"))
@@ -113,11 +106,11 @@ def _add_compare_group(doc: Document, guide: Section, config: dict[str, Any], i:
         sec.images.append(("Bits per weight vs mean KL, with the Pareto front",
                            P.plot_size_vs_kl(v, figs / f"size_vs_kl_{i}.png")))
         guide.bullets += _tagged(config, i, G.size_guidelines(v.dropna(subset=["file_size"]), p1, ref))
-        guide.bullets += _tagged(config, i, G.ordering_guidelines(v, _read(g / "pairwise-kl.csv"), ref))
+        guide.bullets += _tagged(config, i, G.ordering_guidelines(v, read_table(g / "pairwise-kl.csv"), ref))
     for category, caption, title, table in (
             ("class", "Mean KL by class of the target token", "KL by token class", "By class of the target token"),
             ("language", "Mean KL by language", "KL by language", "By language")):
-        by = _read(g / f"breakdown-{category}.csv")
+        by = read_table(g / f"breakdown-{category}.csv")
         if by is None or not len(by):
             continue
         sec.images.append((caption, P.plot_grouped_bars(
@@ -128,13 +121,13 @@ def _add_compare_group(doc: Document, guide: Section, config: dict[str, Any], i:
             guide.bullets += _tagged(config, i, G.class_guidelines(by))
         else:
             guide.bullets += _tagged(config, i, G.group_guidelines(by, "language", "language"))
-    by_ent = _read(g / "breakdown-entropy.csv")
+    by_ent = read_table(g / "breakdown-entropy.csv")
     if by_ent is not None and len(by_ent):
         sec.tables.append(("By reference entropy (nats)", interval_view(by_ent, ["variant", "entropy_ref"])))
 
 
 def _add_coldstart_group(doc: Document, guide: Section, config: dict[str, Any], i: int, g: Path) -> None:
-    summary = _read(g / "summary.parquet")
+    summary = read_table(g / "summary.parquet")
     if summary is None:
         return
     sec = doc.add(Section(f"Cold start ({_group_name(config, i)})"))
@@ -152,18 +145,18 @@ def _add_coldstart_group(doc: Document, guide: Section, config: dict[str, Any], 
                      ("coldstart_shifts.png", "Largest top-token shifts against the reference")):
         if (g / png).is_file():
             sec.images.append((cap, g / png))
-    guide.bullets += _tagged(config, i, G.coldstart_guidelines(summary, _read(g / "pairwise.parquet")))
+    guide.bullets += _tagged(config, i, G.coldstart_guidelines(summary, read_table(g / "pairwise.parquet")))
 
 
 def _add_vocab(doc: Document, vdir: Path) -> None:
-    cov = _read(vdir / "coverage_table.csv")
+    cov = read_table(vdir / "coverage_table.csv")
     if cov is None:
         return
     sec = doc.add(Section("Vocabulary: keyword coverage"))
     if (vdir / "coverage.png").is_file():
         sec.images.append(("Keyword coverage (languages x tokenizers)", vdir / "coverage.png"))
     sec.tables.append(("Share of keywords that are one token, per form", cov))
-    comp = _read(vdir / "composition.parquet")
+    comp = read_table(vdir / "composition.parquet")
     if comp is not None:
         sec.tables.append(("Vocabulary composition by token class", comp))
     _add_vocab_sources(sec, vdir)
@@ -171,12 +164,12 @@ def _add_vocab(doc: Document, vdir: Path) -> None:
 
 def _add_vocab_sources(sec: Section, vdir: Path) -> None:
     """Which tokenizers were analysed (one base vocabulary across formats) and which could not be had, and why."""
-    info = _read(vdir / "tokenizers.parquet")
+    info = read_table(vdir / "tokenizers.parquet")
     if info is not None and "vocabulary" in info.columns:
         cols = [c for c in ("tokenizer", "format", "type", "n_base", "n_added", "vocabulary") if c in info.columns]
         sec.tables.append(("Tokenizers analysed (vocabulary: the first with the same base vocabulary bytes)",
                            info[cols]))
-    missing = _read(vdir / "unavailable.csv")
+    missing = read_table(vdir / "unavailable.csv")
     if missing is not None and len(missing):
         sec.text.append(f"{len(missing)} tokenizer(s) could not be had and are not analysed:")
         sec.tables.append(("Tokenizers not analysed, and why", missing))

@@ -13,12 +13,9 @@ import pandas as pd
 
 from .. import io
 from .document import Section
+from .rundir import read_table
 
 METRIC_NAMES = {"exact": "exact match", "edit_sim": "edit similarity", "valid": "validity"}
-
-
-def _read(path: Path) -> pd.DataFrame | None:
-    return io.read_frame(path) if path.is_file() else None
 
 
 def _iv(row: pd.Series, m: str) -> str:
@@ -59,7 +56,7 @@ def completion_guidelines(paired: pd.DataFrame, reference: str) -> list[str]:
 
 def completion_section(gdir: Path, title: str) -> tuple[Section, list[str]] | None:
     """The section of one group's completion run and its guidelines (None when the step left nothing)."""
-    summary = _read(gdir / "summary.csv")
+    summary = read_table(gdir / "summary.csv")
     if summary is None or not len(summary):
         return None
     names = io.read_json(gdir / "models.json") if (gdir / "models.json").is_file() else {}
@@ -77,7 +74,7 @@ def completion_section(gdir: Path, title: str) -> tuple[Section, list[str]] | No
     cols = [c for c in ("model", "n", "n_files", "exact", "exact_lo", "exact_hi", "edit_sim", "edit_sim_lo",
                         "edit_sim_hi", "valid", "valid_lo", "valid_hi", "empty") if c in tot.columns]
     sec.tables.append(("All languages, per model", tot[cols]))
-    paired = _read(gdir / "paired.csv")
+    paired = read_table(gdir / "paired.csv")
     bullets: list[str] = []
     if paired is not None and len(paired):
         pcols = [c for c in ("model", "n", "d_exact", "d_exact_lo", "d_exact_hi", "d_edit_sim", "d_edit_sim_lo",
@@ -85,7 +82,7 @@ def completion_section(gdir: Path, title: str) -> tuple[Section, list[str]] | No
         sec.tables.append((f"Per variant: difference to {reference} (paired, all languages)",
                            paired[paired["language"] == "all"][pcols]))
         bullets = completion_guidelines(paired, reference)
-    flips = _read(gdir / "flips.csv")
+    flips = read_table(gdir / "flips.csv")
     if flips is not None and len(flips):
         sec.tables.append(("Exact-match flips against the reference, with the KL at the probe's first token",
                            flips[flips["language"] == "all"]))

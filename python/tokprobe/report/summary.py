@@ -14,11 +14,8 @@ import pandas as pd
 
 from .. import io
 from .document import Section
+from .rundir import group_dirs, read_table
 from .tables import with_interval
-
-
-def _read(path: Path) -> pd.DataFrame | None:
-    return io.read_frame(path) if path.is_file() else None
 
 
 def _ci(r: Any, col: str) -> str:
@@ -29,13 +26,13 @@ def _ci(r: Any, col: str) -> str:
 
 def _group_rows(g: Path, name: str, models: pd.DataFrame, complete_dir: Path,
                 pass1: dict[str, float]) -> list[dict[str, Any]]:
-    summary = _read(g / "summary.csv")
+    summary = read_table(g / "summary.csv")
     if summary is None or not len(summary):
         return []
     names = io.read_json(g / "models.json") if (g / "models.json").is_file() else {}
     ref = str(names.get("reference", summary["reference"].iloc[0]))
     variants = list(names.get("variants", summary["variant"].tolist()))
-    comp = _read(complete_dir / "summary.csv")
+    comp = read_table(complete_dir / "summary.csv")
     comp_by = {} if comp is None or "language" not in comp.columns else {
         str(r["model"]): r for r in comp[comp["language"] == "all"].to_dict(orient="records")}
     size = models.drop_duplicates("model").set_index("model")
@@ -63,7 +60,7 @@ def summary_section(run: Path, config: dict[str, Any], models: pd.DataFrame,
     pass1 = {} if p1 is None or not len(p1) else {str(m): round(float(v), 3)
                                                   for m, v in zip(p1["model"], p1["pass_at_k"], strict=True)}
     rows: list[dict[str, Any]] = []
-    for g in sorted((run / "steps" / "compare").glob("group*"), key=lambda p: int(p.name[5:] or 0)):
+    for g in group_dirs(run / "steps" / "compare"):
         i = int(g.name[5:] or 0)
         name = str(groups[i].get("name", g.name)) if i < len(groups) else g.name
         rows += _group_rows(g, name, models, run / "steps" / "complete" / g.name, pass1)
