@@ -5,11 +5,18 @@
 - ``tiny_model_path_b``: a second tiny model with another seed (same tokenizer), for comparisons.
 - ``default_model_path``: the real default model (gemma3-270m, Q4_K_M); assembled into the tokprobe
   cache on first use. Skips when its package is not installed. Use in tests marked ``integration``.
+
+Tests never touch the user's cache: the session runs with ``TOKPROBE_CACHE`` set to a throw-away
+directory (models, ladders, reference caches and fetched data go there and are removed at the end), so
+the suite behaves the same on a fresh machine and on one where the user already ran a study.
 """
 
 from __future__ import annotations
 
 import importlib.util
+import os
+import shutil
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -18,6 +25,13 @@ import pytest
 from tokprobe.errors import Error
 from tokprobe.models import resolve
 from tokprobe.testing import make_tiny_model
+
+_SESSION_CACHE = tempfile.mkdtemp(prefix="tokprobe-test-cache-")
+os.environ["TOKPROBE_CACHE"] = _SESSION_CACHE  # before any test (and any subprocess it starts) reads it
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    shutil.rmtree(_SESSION_CACHE, ignore_errors=True)
 
 
 def _have_smollm2() -> bool:

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from tokprobe.complete import GrammarError, ProbeSettings, complete, plan_only
+from tokprobe.complete import FirstTokens, GrammarError, ProbeSettings, complete, plan_only
 from tokprobe.complete import syntax as syntax_module
 from tokprobe.errors import EmptyInputError, InputError
 from tokprobe.models import Model, load
@@ -230,3 +230,16 @@ def test_study_step_and_report(corpus: Path, tiny_model_path: Path, tiny_model_p
         parse_config({**data, "complete": {"mode": "word"}})
     with pytest.raises(ConfigError, match="complete.probes_per_language"):
         parse_config({**data, "complete": {"probes_per_language": 0}})
+
+
+def test_first_tokens_round_trip(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    first = FirstTokens()
+    for key in [(0, 3), (2, 1), (1, 7)]:
+        first.keep(key, rng.normal(size=400).astype(np.float32))
+    first.save(tmp_path / "first.npz")
+    back = FirstTokens.load(tmp_path / "first.npz")
+    assert sorted(back.ref) == sorted(first.ref)
+    logits = rng.normal(size=400).astype(np.float32)
+    for key in first.ref:
+        assert back.kl(key, logits) == first.kl(key, logits)

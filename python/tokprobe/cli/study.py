@@ -37,8 +37,9 @@ def study_command(
         None, "--steps", help="Comma-separated subset of: models, vocab, coldstart, compare, complete, codegen."),
     threads: int = typer.Option(0, "--threads", "-t", help="Threads (0 = all available cores)."),
     use_ray: bool = typer.Option(
-        False, "--ray", help="Run the steps after the models step as Ray tasks (the [ray] extra): on a local Ray "
-        "instance, or on the cluster at --ray-address / RAY_ADDRESS."),
+        False, "--ray", help="Split every step into units (a ladder level, a part of the files, a model, a shard of "
+        "problems) run as Ray tasks (the [ray] extra): on a local Ray instance, or on the cluster at --ray-address / "
+        "RAY_ADDRESS."),
     ray_address: str | None = typer.Option(
         None, "--ray-address", help="A running Ray cluster (host:port, or auto); implies --ray."),
 ) -> None:

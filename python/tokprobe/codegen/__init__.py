@@ -41,7 +41,7 @@ from .problems import (
 from .procs import SandboxError, leftover_processes
 from .prompts import build_prompt, resolve_prompt_mode
 from .results import CodegenResult, load_run
-from .runner import run_codegen
+from .runner import full_data_digest, run_codegen
 from .samples import generate_sample
 from .sandbox import Sandbox, SandboxWarning
 from .settings import DEFAULT_RUN_ROOT, PROMPT_MODES, CodegenSettings, run_dir_for, sample_seed
@@ -54,7 +54,7 @@ __all__ = [
     "default_ks", "estimate", "pass_at_k", "pass_at_k_array", "pass_at_k_naive",
     "DEFAULT_RUN_ROOT", "PROMPT_MODES", "CodegenResult", "CodegenSettings", "build_prompt", "generate_sample",
     "load_run", "resolve_prompt_mode", "run_codegen", "run_dir_for", "sample_seed",
-    "CodegenRuns", "run_codegen_many",
+    "CodegenRuns", "full_data_digest", "run_codegen_many",
     "FLIP_KINDS", "DivergenceFn", "attach_divergence", "flip_summary", "flips",
     "plot_pass_at_k",
 ]

@@ -118,6 +118,7 @@ def run_codegen_many(
     progress: ProgressFactory | None = None,
     on_result: Callable[[str, CodegenResult], None] | None = None,
     on_warning: Callable[[str], None] | None = None,
+    data_digest: str | None = None,
 ) -> CodegenRuns:
     """Run :func:`~tokprobe.codegen.run_codegen` for each model, sharing one sandbox.
 
@@ -129,7 +130,9 @@ def run_codegen_many(
     ``progress(label)`` gives a context manager yielding an update callback; ``on_result(label,
     result)`` is called after each model; with ``on_warning`` the sandbox is probed first and its
     warnings are handed over as text. With ``plot`` and several models, a combined pass@k plot is
-    written to ``<run_root>/codegen/pass_at_k_models.png``.
+    written to ``<run_root>/codegen/pass_at_k_models.png``. ``data_digest`` keys the runs by another
+    problem set than ``problems`` (a shard of a study's problems is keyed by the whole set, so that the
+    shards' samples are the whole run's).
     """
     specs = labelled_specs(models)
     if not specs:
@@ -143,7 +146,7 @@ def run_codegen_many(
         _probe(box, on_warning)
         for label, spec in specs.items():
             runs.results[label] = _run_one(label, spec, problems, settings, box, load_options or {}, run_root,
-                                           run_dir, ks, plot, resume, progress)
+                                           run_dir, ks, plot, resume, progress, data_digest)
             if on_result is not None:
                 on_result(label, runs.results[label])
     finally:
@@ -158,10 +161,10 @@ def run_codegen_many(
 def _run_one(label: str, spec: Any, problems: Sequence[Problem], settings: CodegenSettings | None,
              sandbox: Sandbox, load_options: Mapping[str, Any], run_root: str | os.PathLike[str],
              run_dir: Callable[[str], str | os.PathLike[str]] | None, ks: Sequence[int] | None, plot: bool,
-             resume: bool, progress: ProgressFactory | None) -> CodegenResult:
+             resume: bool, progress: ProgressFactory | None, data_digest: str | None = None) -> CodegenResult:
     where = run_dir(label) if run_dir is not None else None
     with _opened(spec, load_options) as model:
         bar = progress(label) if progress is not None else contextlib.nullcontext(None)
         with bar as update:
             return run_codegen(model, problems, settings, sandbox=sandbox, run_root=run_root, run_dir=where,
-                               ks=ks, plot=plot, progress=update, resume=resume)
+                               ks=ks, plot=plot, progress=update, resume=resume, data_digest=data_digest)

@@ -39,6 +39,7 @@ from .context import (
 )
 from .ladder import ladder_models
 from .metrics import HOLD_LEVELS, holders, row_metrics, spearman
+from .replay import ColdRow, measure_row
 from .tokensets import (
     DEFAULT_KEYWORD_FORMS,
     STP_RULE,
@@ -51,6 +52,8 @@ from .words import load_control_words, load_keyword_lists
 
 __all__ = [
     "coldstart",
+    "ColdRow",
+    "measure_row",
     "ColdStartResult",
     "TABLES",
     "CONTEXT_HELP",

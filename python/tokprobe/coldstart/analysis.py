@@ -24,6 +24,7 @@ from .intervals import RULE as INTERVAL_RULE
 from .intervals import draws, mass_interval, ratio_interval
 from .metrics import HOLD_LEVELS, RowMetrics, divergence, largest_shifts, probabilities, row_metrics, spearman
 from .plot import plot_metrics, plot_shifts
+from .replay import ColdRow, Replay
 from .tokensets import TokenSets, build_token_sets, check_forms
 from .words import digest_words, load_control_words, load_keyword_lists
 
@@ -189,6 +190,7 @@ def coldstart(
     nlp_capitalized: bool = True,
     out_dir: str | os.PathLike[str] | None = None,
     out_format: str = "csv",
+    measured: Mapping[str, ColdRow] | None = None,
 ) -> ColdStartResult:
     """Cold-start distributions of one or several models, with PKP, KAP, STP, NLP and more.
 
@@ -226,10 +228,15 @@ def coldstart(
     With ``out_dir``, every table (``out_format``: csv, json or parquet), ``provenance.json`` and
     the two PNG plots are written there, each file atomically (see :meth:`ColdStartResult.write`).
 
+    ``measured`` maps a model argument (its ``str``) to a row :func:`~tokprobe.coldstart.replay.measure_row`
+    measured elsewhere (a study unit on a cluster): that model is opened vocab-only and the row replayed.
+
     Returns a :class:`ColdStartResult`.
     """
     spec = parse_context(context)
     _check_options(top_k, n_shifts, out_dir, out_format)
+    if chain and measured:
+        raise InputError("chained keyword probabilities need the full models, not rows measured elsewhere")
     forms = check_forms(keyword_forms)
     kw_lists, kw_source = load_keyword_lists(keywords, languages)
     control, control_source = load_control_words(control_words)
@@ -237,7 +244,7 @@ def coldstart(
     sources = _sources(models)
     if isinstance(reference, (int, np.integer)) and not -len(sources) <= int(reference) < len(sources):
         raise InputError(f"reference index {reference} out of range for {len(sources)} models")
-    runs, timings = _run_models(sources, spec, words, top_k, chain, threads, n_ctx, progress)
+    runs, timings = _run_models(sources, spec, words, top_k, chain, threads, n_ctx, progress, measured or {})
     labels = unique_labels([r.label for r in runs])
     for r, lab in zip(runs, labels, strict=True):
         r.label = lab
@@ -253,7 +260,7 @@ def coldstart(
 
 def _run_models(
     sources: list[tuple[str | None, Any]], spec: ContextSpec, words: Words, top_k: int, chain: bool,
-    threads: int | None, n_ctx: int | None, progress: Progress | None,
+    threads: int | None, n_ctx: int | None, progress: Progress | None, measured: Mapping[str, ColdRow],
 ) -> tuple[list[ModelRun], list[dict[str, Any]]]:
     """Measure every model in turn (names and paths loaded one at a time and closed)."""
     prev_threads = core.get_threads()
@@ -275,7 +282,10 @@ def _run_models(
         for i, (label, src) in enumerate(sources):
             t0 = time.perf_counter()
             own = not is_model(src)
-            model = load(src, **kwargs) if own else src
+            if own and str(src) in measured:
+                model: Any = Replay(src, measured[str(src)])
+            else:
+                model = load(src, **kwargs) if own else src
             t_load = time.perf_counter() - t0
             try:
                 runs.append(_measure(model, label, src, spec, words, top_k, chain))

@@ -13,12 +13,14 @@ tail mass with a stated KL bound); all resume after an interruption.
 
 Modules: ``settings`` (options and keys), ``plan`` (models, stream, windows, stores),
 ``passes`` (one function per pass), ``bounds`` (error bounds of the cached modes),
-``batches`` (evaluation batches and windows), ``engine`` (the orchestrator), ``result``.
+``batches`` (evaluation batches and windows), ``engine`` (the orchestrator), ``parts`` (a run split
+into parts and joined), ``result``.
 """
 
 from ..lexicon.source_classes import SOURCE_CLASSES, byte_classes, span_classes
 from ..models import SCHEMES, Window, plan_windows
-from .engine import compare
+from .engine import compare, compare_part
+from .parts import join_parts, part_windows
 from .plan import check_vocab
 from .result import BREAKDOWNS, CompareResult
 from .settings import DEFAULT_N_CTX, DEFAULT_TOPK, MODES, Settings
@@ -42,6 +44,9 @@ __all__ = [
     "byte_classes",
     "check_vocab",
     "compare",
+    "compare_part",
+    "join_parts",
+    "part_windows",
     "llama_stats",
     "mean_err",
     "plan_windows",

@@ -64,6 +64,8 @@ def iter_batches(model: Any, ids: np.ndarray, plan: list[Window], w0: int, setti
         w = int(eb.window) + wshift
         if w < w0:
             continue
+        if w >= len(plan):  # a part of a run (tokprobe.compare.parts) ends before the stream does
+            return
         yield Batch(eb.logits, np.asarray(eb.positions, dtype=np.int64) + offset, np.asarray(eb.targets), w)
 
 
@@ -137,3 +139,4 @@ class Timings:
 
     def add(self, name: str, seconds: float) -> None:
         self.seconds[name] = self.seconds.get(name, 0.0) + seconds
+

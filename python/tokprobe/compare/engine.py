@@ -40,9 +40,11 @@ a run interrupted at any point (Ctrl-C included) resumes at the first unfinished
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +59,7 @@ from .batches import ProgressCounter, Timings, iter_batches
 from .llamacpp_file import RULE as BASE_FILE_RULE
 from .llamacpp_file import check_against, open_base_file, write_base_file
 from .memory_plan import AUTO, plan_memory
+from .parts import part_windows
 from .passes import (
     pass_lockstep,
     pass_nll,
@@ -167,55 +170,117 @@ def compare(
     CompareResult
     """
 
-    settings = make_settings(n_ctx=n_ctx, scheme=scheme, stride=stride, mode=mode, topk=topk, batch=batch,
-                             max_tokens=max_tokens, language=language, threads=threads, seed=seed,
-                             tokens_per_language=tokens_per_language)
+    options = dict(n_ctx=n_ctx, scheme=scheme, stride=stride, mode=mode, topk=topk, memory_budget=memory_budget,
+                   run_dir=run_dir, cache_dir=cache_dir, threads=threads, progress=progress, language=language,
+                   max_tokens=max_tokens, tokens_per_language=tokens_per_language, batch=batch,
+                   allow_different_vocab=allow_different_vocab, floor=floor, resume=resume, seed=seed,
+                   kld_base=kld_base, write_kld_base=write_kld_base)
+    with _session(reference, variants, corpus, options) as run:
+        run_passes(run.plan, run.timings, run.progress)
+        result = gather_result(run.plan, threads)
+        result.provenance.settings["memory_plan"] = run.memory_plan
+        if run.plan.base is not None:
+            result.provenance.settings["reference_file"] = {"path": str(run.plan.base.path),
+                                                            "sha256": run.plan.settings.base_file,
+                                                            "rule": BASE_FILE_RULE}
+        if write_kld_base is not None:
+            out = write_reference_file(run.plan, write_kld_base, run.timings)
+            result.provenance.settings["written_base_file"] = {"path": str(out), "bytes": out.stat().st_size}
+        run.timings.add("total_s", time.perf_counter() - run.started)
+        result.provenance.settings["timings"] = run.timings.seconds
+        with run.timings.timer("save_s"):
+            result.save(run.plan.run_dir)
+        return result
+
+
+def compare_part(reference: Any, variants: Any, corpus: Any = None, *, part: int, parts: int,
+                 **options: Any) -> dict[str, Any]:
+    """Part ``part`` of ``parts`` of a comparison: the same plan as :func:`compare` with the same
+    ``options``, but only the part's windows decoded into its stores (no result is gathered).
+
+    The parts split the windows into contiguous runs of about equal scored tokens
+    (:func:`tokprobe.compare.batches.part_windows`). Each window is decoded on its own, so a part's
+    chunks are the chunks a whole run writes for those windows: files of the parts' ``run_dir`` and
+    ``cache_dir``, put side by side, are a finished run that :func:`compare` gathers without decoding
+    (the study's Ray units, :mod:`tokprobe.study.units`). Only part 0 measures the self floor. The
+    mode must be given (not ``auto``): every part must key its stores alike.
+    """
+    if options.get("mode", AUTO) == AUTO:
+        raise InputError("compare_part needs the mode resolved (lockstep, cache-exact or cache-topk), not auto")
+    if options.get("kld_base") is not None or options.get("write_kld_base") is not None:
+        raise InputError("llama.cpp base files are read and written by whole runs, not by parts")
+    if not 0 <= part < parts:
+        raise InputError(f"part {part} of {parts}: give 0 <= part < parts")
+    if options.get("allow_different_vocab"):
+        raise InputError("a comparison across vocabularies is not split into parts")
+    options = {**options, "floor": bool(options.get("floor", True)) and part == 0}
+    with _session(reference, variants, corpus, options) as run:
+        plan = run.plan
+        chosen = part_windows(plan.windows, part, parts)
+        if chosen:
+            # The passes index windows by number: keep the windows up to the part's last, start at its first.
+            plan.windows = plan.windows[:chosen[-1].index + 1]
+            for store in [*plan.stores.values(), plan.ref_store, plan.ref_nll_store]:
+                if store is not None:
+                    store.first_window = chosen[0].index
+            run_passes(plan, run.timings, run.progress)
+        return {"part": part, "parts": parts, "windows": [w.index for w in chosen],
+                "n_scored": sum(w.n_scored for w in chosen), "seconds": time.perf_counter() - run.started}
+
+
+@dataclasses.dataclass
+class _Session:
+    plan: RunPlan
+    timings: Timings
+    progress: ProgressCounter
+    memory_plan: dict[str, Any]
+    started: float
+
+
+@contextlib.contextmanager
+def _session(reference: Any, variants: Any, corpus: Any, o: dict[str, Any]) -> Iterator[_Session]:
+    """The settings checked, the models opened (vocab-only), the memory plan and the run plan built; the
+    lock and the models released afterwards."""
+    settings = make_settings(n_ctx=o.get("n_ctx", DEFAULT_N_CTX), scheme=o.get("scheme", DEFAULT_SCHEME),
+                             stride=o.get("stride"), mode=o.get("mode", AUTO), topk=o.get("topk", DEFAULT_TOPK),
+                             batch=o.get("batch", DEFAULT_BATCH), max_tokens=o.get("max_tokens"),
+                             language=o.get("language"), threads=o.get("threads"), seed=o.get("seed", 0),
+                             tokens_per_language=o.get("tokens_per_language"))
     specs = variant_specs(variants)
     base = None
-    if kld_base is not None or write_kld_base is not None:
+    floor = bool(o.get("floor", True))
+    if o.get("kld_base") is not None or o.get("write_kld_base") is not None:
         if settings.scheme != "llama":
             raise InputError("llama.cpp's base files hold llama-perplexity's windows: use --scheme llama")
-    if kld_base is not None:
-        if allow_different_vocab:
+    if o.get("kld_base") is not None:
+        if o.get("allow_different_vocab"):
             raise InputError("a llama.cpp base file is one vocabulary's: drop --allow-different-vocab")
-        base = open_base_file(kld_base)
+        base = open_base_file(o["kld_base"])
         settings = dataclasses.replace(settings, base_file=hash_file(base.path), mode="cache-exact")
         floor = False  # no reference model is decoded
-    if threads is not None:
-        core.set_threads(int(threads))
+    if o.get("threads") is not None:
+        core.set_threads(int(o["threads"]))
     timings = Timings()
-    t_start = time.perf_counter()
+    started = time.perf_counter()
     entries = open_models(reference, specs, settings)
     plan: RunPlan | None = None
     try:
         paths = [e.handle.path for e in (entries[1:] if base is not None else entries)]
         mplan = plan_memory(paths, mode=settings.mode, n_ctx=settings.n_ctx, n_batch=settings.n_batch,
-                            budget=memory_budget)
+                            budget=o.get("memory_budget"))
         settings = dataclasses.replace(settings, mode=mplan.mode)
         ref, var_entries = entries[0], entries[1:]
-        mark_vocabularies(ref, var_entries, allow_different_vocab)
+        mark_vocabularies(ref, var_entries, bool(o.get("allow_different_vocab")))
         with timings.timer("prepare_s"):
-            plan = build_plan(settings, ref, var_entries, resolve_corpus(corpus, language), run_dir=run_dir,
-                              cache_dir=cache_dir, resume=resume, floor=floor)
+            plan = build_plan(settings, ref, var_entries, resolve_corpus(corpus, o.get("language")),
+                              run_dir=o.get("run_dir"), cache_dir=o.get("cache_dir"),
+                              resume=bool(o.get("resume", True)), floor=floor)
         if base is not None:
             check_against(base, plan.stream.ids, ref.vocab.n_vocab, settings.n_ctx)
             plan.base = base
-        prog = ProgressCounter(progress, *progress_totals(plan))
+        prog = ProgressCounter(o.get("progress"), *progress_totals(plan))
         prog.start()
-        run_passes(plan, timings, prog)
-        result = gather_result(plan, threads)
-        result.provenance.settings["memory_plan"] = mplan.to_dict()
-        if base is not None:
-            result.provenance.settings["reference_file"] = {"path": str(base.path), "sha256": settings.base_file,
-                                                            "rule": BASE_FILE_RULE}
-        if write_kld_base is not None:
-            out = write_reference_file(plan, write_kld_base, timings)
-            result.provenance.settings["written_base_file"] = {"path": str(out), "bytes": out.stat().st_size}
-        timings.add("total_s", time.perf_counter() - t_start)
-        result.provenance.settings["timings"] = timings.seconds
-        with timings.timer("save_s"):
-            result.save(plan.run_dir)
-        return result
+        yield _Session(plan, timings, prog, mplan.to_dict(), started)
     finally:
         if plan is not None:
             locks.release(plan.run_dir)  # taken by build_plan

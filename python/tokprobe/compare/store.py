@@ -48,6 +48,7 @@ class ChunkStore:
 
     def __init__(self, path: str | os.PathLike[str], manifest: dict[str, Any]) -> None:
         self._digests: dict[tuple[int, int], tuple[int, str]] = {}  # parts written, not yet marked done
+        self.first_window = 0  # a part of a run (tokprobe.compare.parts) leaves the windows before this to others
         self.path = Path(path)
         self.manifest = dict(manifest)
         self.manifest.setdefault("format", FORMAT)
@@ -142,8 +143,9 @@ class ChunkStore:
         return {int(m.group(1)) for p in self.path.iterdir() if (m := _DONE_RE.match(p.name))}
 
     def first_missing(self, n_windows: int) -> int:
+        """The first unfinished window from :attr:`first_window` on (``n_windows`` when none is left)."""
         done = self.done_windows()
-        for w in range(n_windows):
+        for w in range(self.first_window, n_windows):
             if w not in done:
                 return w
         return n_windows

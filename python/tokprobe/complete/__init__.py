@@ -18,12 +18,23 @@ from .plan import CorpusPlan, FilePlan, plan_corpus
 from .plot import plot_summary
 from .probes import MODES, Probe, block_end, candidates, sample_probes
 from .result import CompleteResult
-from .run import DEFAULT_MAX_TOKENS, ProbeSettings, complete, extract, plan_only
+from .run import (
+    DEFAULT_MAX_TOKENS,
+    FirstTokens,
+    ModelPass,
+    ProbeSettings,
+    assemble,
+    complete,
+    complete_model,
+    extract,
+    plan_only,
+    plan_probes,
+)
 from .syntax import GRAMMARS, GrammarError, error_count, grammar_for, python_ast_ok, splice
 
 __all__ = [
-    "DEFAULT_MAX_TOKENS", "GRAMMARS", "MODES", "CompleteResult", "CorpusPlan", "FilePlan", "GrammarError", "Probe",
-    "ProbeSettings", "block_end", "candidates", "complete", "edit_similarity", "error_count", "exact_match",
-    "extract", "grammar_for", "normalize", "plan_corpus", "plan_only", "plot_summary", "python_ast_ok", "sample_probes",
-    "splice",
+    "DEFAULT_MAX_TOKENS", "GRAMMARS", "MODES", "CompleteResult", "CorpusPlan", "FilePlan", "FirstTokens",
+    "GrammarError", "ModelPass", "Probe", "ProbeSettings", "assemble", "block_end", "candidates", "complete",
+    "complete_model", "edit_similarity", "error_count", "exact_match", "extract", "grammar_for", "normalize",
+    "plan_corpus", "plan_only", "plan_probes", "plot_summary", "python_ast_ok", "sample_probes", "splice",
 ]

@@ -12,6 +12,7 @@ when those tokens hold nearly all of the mass; the rule is in the provenance).
 from __future__ import annotations
 
 import math
+import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
@@ -19,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from .. import provenance
+from .. import io, provenance
 from ..corpus import Corpus, load_corpus
 from ..errors import EmptyInputError, InputError
 from ..models import label_for, open_labelled, unique_labels
@@ -98,6 +99,29 @@ class FirstTokens:
 
     def __init__(self) -> None:
         self.ref: dict[tuple[int, int], tuple[np.ndarray, np.ndarray, int]] = {}
+
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """The kept distributions as one ``.npz`` (a study unit hands them from the reference to the variants)."""
+        keys = sorted(self.ref)
+        width = max((self.ref[k][0].size for k in keys), default=0)
+        ids = np.full((len(keys), width), -1, dtype=np.int64)
+        lps = np.full((len(keys), width), np.nan, dtype=np.float64)
+        for i, k in enumerate(keys):
+            top, lp, _ = self.ref[k]
+            ids[i, :top.size], lps[i, :lp.size] = top, lp
+        arrays: dict[str, Any] = {"keys": np.array(keys, dtype=np.int64).reshape(-1, 2), "ids": ids, "logp": lps,
+                  "argmax": np.array([self.ref[k][2] for k in keys], dtype=np.int64)}
+        with io.atomic_path(path) as tmp, open(tmp, "wb") as fh:
+            np.savez(fh, **arrays)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> FirstTokens:
+        out = cls()
+        with np.load(path) as z:
+            for (f, p), ids, lps, arg in zip(z["keys"], z["ids"], z["logp"], z["argmax"], strict=True):
+                n = int((ids >= 0).sum())
+                out.ref[(int(f), int(p))] = (ids[:n], lps[:n], int(arg))
+        return out
 
     @staticmethod
     def _logp(logits: np.ndarray) -> np.ndarray:
@@ -222,17 +246,72 @@ def _row(label: str, fp: FilePlan, pr: Prompts, i: int, b: Branch, lead_nl: int,
             "first_token": b.token_ids[0] if b.token_ids else -1, "kl_first": kl, "first_same": same}
 
 
-def complete(reference: Any, variants: Sequence[Any] = (), *, corpus: str | Corpus | None = None,
-             settings: ProbeSettings | None = None, progress: Progress | None = None) -> CompleteResult:
-    """Completion probes of ``corpus`` (default: the shipped corpus) for ``reference`` and ``variants``.
+@dataclass
+class ModelPass:
+    """One model's completions of a plan: its probe rows, its cost row, its provenance and vocabulary digest."""
 
-    Models are given as names, GGUF paths or loaded models; the first is the reference. Raises
-    :class:`EmptyInputError` when the corpus has no probe position of the mode at all."""
+    label: str
+    rows: list[dict[str, Any]]
+    cost: dict[str, Any]
+    info: dict[str, Any]
+    vocab_digest: str
+
+
+def plan_probes(corpus: str | Corpus | None, settings: ProbeSettings | None = None) -> tuple[Corpus, CorpusPlan]:
+    """The corpus and its probe plan (:class:`EmptyInputError` when it has no probe position of the mode)."""
     s = (settings or ProbeSettings()).check()
     corp = corpus if isinstance(corpus, Corpus) else load_corpus(corpus)
     plan = plan_corpus(corp, s.mode, s.probes_per_language, seed=s.seed)
     if plan.n_probes == 0:
         raise EmptyInputError(f"no {s.mode} probe positions in the corpus ({len(corp.files)} files)")
+    return corp, plan
+
+
+def complete_model(spec: Any, label: str, plan: CorpusPlan, s: ProbeSettings, first: FirstTokens, *,
+                   is_ref: bool, ref_digest: str = "", tick: Callable[[int], None] = lambda n: None) -> ModelPass:
+    """Every probe of ``plan`` for one model. The reference (``is_ref``) fills ``first``; a variant is scored
+    against it (KL at the first token, when its vocabulary digest is ``ref_digest``)."""
+    t0, c0 = time.perf_counter(), time.process_time()
+    lm = open_labelled(spec, threads=s.threads, seed=s.seed)
+    try:
+        model = lm.load_full(n_ctx=max(1024, s.context + s.tokens), n_batch=512, threads=s.threads, seed=s.seed)
+        digest = model.vocab.digest
+        info = lm.info()
+        st = BranchStats()
+        t1 = time.perf_counter()
+        rows = _score_model(model, label, plan.files, s, first, is_ref, is_ref or digest == ref_digest, st, tick)
+    finally:
+        lm.close()
+    cost = {"model": label, "n_probes": len(rows), "n_prefill": st.n_prefill, "n_generated": st.n_generated,
+            "n_decodes": st.n_decodes, "seconds_load": t1 - t0, "seconds_prefill": st.seconds_prefill,
+            "seconds_generate": st.seconds_generate, "seconds": time.perf_counter() - t0,
+            "cpu_seconds": time.process_time() - c0}  # CPU time: the wall time on a shared machine lies
+    return ModelPass(label, rows, cost, info, digest)
+
+
+def assemble(corp: Corpus, plan: CorpusPlan, s: ProbeSettings, passes: Sequence[ModelPass]) -> CompleteResult:
+    """The result of the models' passes (the reference's first), as :func:`complete` returns it."""
+    rows: list[dict[str, Any]] = []
+    notes = list(plan.notes)
+    for k, mp in enumerate(passes):
+        rows += mp.rows
+        notes += _output_notes(mp.label, mp.rows, k == 0)
+    prov = provenance.Provenance(settings={**s.to_dict(), "kl_rule": KL_RULE, "corpus": str(corp.root),
+                                           "corpus_digest": corp.digest, "notes": notes},
+                                 models={mp.label: mp.info for mp in passes})
+    return CompleteResult.build(rows, [mp.cost for mp in passes], [mp.label for mp in passes], prov.to_dict(), notes,
+                                n_boot=s.n_boot, seed=s.seed)
+
+
+def complete(reference: Any, variants: Sequence[Any] = (), *, corpus: str | Corpus | None = None,
+             settings: ProbeSettings | None = None, progress: Progress | None = None) -> CompleteResult:
+    """Completion probes of ``corpus`` (default: the shipped corpus) for ``reference`` and ``variants``.
+
+    Models are given as names, GGUF paths or loaded models; the first is the reference. Raises
+    :class:`EmptyInputError` when the corpus has no probe position of the mode at all. Each model is one
+    :func:`complete_model` pass (a study on a cluster runs them as units) and :func:`assemble` joins them."""
+    s = (settings or ProbeSettings()).check()
+    corp, plan = plan_probes(corpus, s)
     specs = [reference, *variants]
     labels = unique_labels([label_for(x) for x in specs])
     total, done = plan.n_probes * len(specs), 0
@@ -246,31 +325,11 @@ def complete(reference: Any, variants: Sequence[Any] = (), *, corpus: str | Corp
             progress(done, total)
 
     first = FirstTokens()
-    rows: list[dict[str, Any]] = []
-    costs: list[dict[str, Any]] = []
-    models: dict[str, Any] = {}
-    ref_digest = ""
+    passes: list[ModelPass] = []
     for k, (spec, label) in enumerate(zip(specs, labels, strict=True)):
-        t0, c0 = time.perf_counter(), time.process_time()
-        lm = open_labelled(spec, threads=s.threads, seed=s.seed)
-        try:
-            model = lm.load_full(n_ctx=max(1024, s.context + s.tokens), n_batch=512, threads=s.threads, seed=s.seed)
-            ref_digest = ref_digest or model.vocab.digest
-            models[label] = lm.info()
-            st = BranchStats()
-            t1 = time.perf_counter()
-            mine = _score_model(model, label, plan.files, s, first, k == 0, model.vocab.digest == ref_digest, st, tick)
-        finally:
-            lm.close()
-        rows += mine
-        plan.notes += _output_notes(label, mine, k == 0)
-        costs.append({"model": label, "n_probes": len(mine), "n_prefill": st.n_prefill, "n_generated": st.n_generated,
-                      "n_decodes": st.n_decodes, "seconds_load": t1 - t0, "seconds_prefill": st.seconds_prefill,
-                      "seconds_generate": st.seconds_generate, "seconds": time.perf_counter() - t0,
-                      "cpu_seconds": time.process_time() - c0})  # CPU time: the wall time on a shared machine lies
-    prov = provenance.Provenance(settings={**s.to_dict(), "kl_rule": KL_RULE, "corpus": str(corp.root),
-                                           "corpus_digest": corp.digest, "notes": plan.notes}, models=models)
-    return CompleteResult.build(rows, costs, labels, prov.to_dict(), plan.notes, n_boot=s.n_boot, seed=s.seed)
+        ref_digest = passes[0].vocab_digest if passes else ""
+        passes.append(complete_model(spec, label, plan, s, first, is_ref=k == 0, ref_digest=ref_digest, tick=tick))
+    return assemble(corp, plan, s, passes)
 
 
 def _output_notes(label: str, rows: list[dict[str, Any]], is_ref: bool) -> list[str]:

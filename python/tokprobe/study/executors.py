@@ -1,14 +1,14 @@
-"""Where a study's steps run: in this process one after another, or as tasks on a Ray cluster.
+"""Where a study's work runs: in this process one piece after another, or as tasks on a Ray cluster.
 
-After the models step (the ladder is quantized first: every other step reads its files) the steps
-are independent: each reads the models and the corpus and writes only its own directory
-``<run>/steps/<name>/``. :class:`LocalExecutor` runs each as it is submitted. :class:`RayExecutor`
-(the optional ``[ray]`` extra) submits each as a Ray task with the memory the planner estimates
-(``memory=``; Ray schedules it on a node with that much free) and collects them at the end; a task
-whose worker dies is retried (``max_retries``), and a retried step resumes from its own state, as a
-re-run does. Workers must see the run directory and the model files at the same paths (one machine,
-or shared storage), and must have tokprobe installed; a worker that cannot resolve a model says so
-in the step's error.
+The runner hands an executor pieces of work (whole steps, or a step's units: :mod:`tokprobe.study.units`),
+each a thunk that reads the models and the corpus and writes only its own directory.
+:class:`LocalExecutor` runs each as it is submitted. :class:`RayExecutor` (the optional ``[ray]``
+extra) submits each as a Ray task with the CPUs it uses and the memory the planner estimates
+(``memory=``; Ray schedules it on a node with that much free) and collects them, saying as each one
+finishes; a task whose worker dies is retried (``max_retries``), and a retried piece resumes from its
+own state, as a re-run does. Workers must see the run directory and the model files at the same paths
+(one machine, or shared storage) and must have tokprobe installed; a worker that cannot resolve a
+model says so in the piece's error.
 """
 
 from __future__ import annotations
@@ -19,24 +19,31 @@ import socket
 from collections.abc import Callable
 from typing import Any
 
-from ..errors import InputError
+from ..errors import Error, InputError
 
 StepThunk = Callable[[], Any]
 MAX_RETRIES = 2
 
 
+Done = Callable[[str, Any, int, int], None]  # (name, result, finished, submitted) as each piece finishes
+
+
 class LocalExecutor:
-    """Runs each step when it is submitted (the default)."""
+    """Runs each piece when it is submitted (the default)."""
 
     name = "local"
 
     def __init__(self) -> None:
         self._done: list[Any] = []
 
+    def parallelism(self, cpus: int = 1) -> int:
+        """How many pieces of ``cpus`` CPUs run at once (the study splits its steps into units for more than one)."""
+        return 1
+
     def submit(self, step: str, thunk: StepThunk, memory: int = 0, cpus: int = 1) -> None:
         self._done.append(thunk())
 
-    def results(self) -> list[Any]:
+    def results(self, on_done: Done | None = None) -> list[Any]:
         done, self._done = self._done, []
         return done
 
@@ -59,7 +66,10 @@ def _check_reachable(address: str, timeout: float = 5.0) -> None:
 
 
 def _run_thunk(thunk: StepThunk) -> Any:
-    return thunk()
+    try:
+        return thunk()
+    except Error as exc:  # e.g. a model this worker cannot resolve: one line that says which worker
+        raise type(exc)(f"{exc} (on Ray worker {socket.gethostname()})") from None
 
 
 class RayExecutor:
@@ -90,6 +100,14 @@ class RayExecutor:
         self._remote = self.ray.remote(max_retries=MAX_RETRIES)(_run_thunk)
         self._pending: list[tuple[str, Any]] = []
 
+    def parallelism(self, cpus: int = 1) -> int:
+        """Tasks of ``cpus`` CPUs that the cluster runs at once, at least 2 (a split pays off once a worker joins)."""
+        try:
+            total = int(self.ray.cluster_resources().get("CPU", 1))
+        except Exception:  # a cluster that went away: the next submit says so
+            total = 1
+        return max(2, total // max(1, int(cpus)))
+
     def submit(self, step: str, thunk: StepThunk, memory: int = 0, cpus: int = 1) -> None:
         """Queue ``thunk`` as a task that asks for ``cpus`` CPUs (the step's threads) and ``memory`` bytes."""
         opts: dict[str, Any] = {"name": f"tokprobe-{step}", "num_cpus": max(1, int(cpus))}
@@ -97,18 +115,29 @@ class RayExecutor:
             opts["memory"] = int(memory)
         self._pending.append((step, self._remote.options(**opts).remote(thunk)))
 
-    def results(self) -> list[Any]:
-        out = []
-        for step, ref in self._pending:
-            try:
-                out.append(self.ray.get(ref))
-            except self.ray.exceptions.RayTaskError as exc:
-                cause = exc.cause if getattr(exc, "cause", None) is not None else exc
-                if isinstance(cause, InputError):
-                    raise cause from None
-                raise InputError(f"study step {step} failed on a Ray worker: {cause}") from None
-        self._pending = []
-        return out
+    def results(self, on_done: Done | None = None) -> list[Any]:
+        """Every submitted piece's result, in submission order; ``on_done`` hears of each as it finishes."""
+        pending, self._pending = self._pending, []
+        index = {ref: i for i, (_, ref) in enumerate(pending)}
+        waiting = [ref for _, ref in pending]
+        got: dict[int, Any] = {}
+        while waiting:
+            ready, waiting = self.ray.wait(waiting, num_returns=1)
+            for ref in ready:
+                i = index[ref]
+                got[i] = self._get(pending[i][0], ref)
+                if on_done is not None:
+                    on_done(pending[i][0], got[i], len(got), len(pending))
+        return [got[i] for i in range(len(pending))]
+
+    def _get(self, name: str, ref: Any) -> Any:
+        try:
+            return self.ray.get(ref)
+        except self.ray.exceptions.RayTaskError as exc:
+            cause = exc.cause if getattr(exc, "cause", None) is not None else exc
+            if isinstance(cause, Error):
+                raise cause from None
+            raise InputError(f"study {name} failed on a Ray worker: {cause}") from None
 
     def close(self) -> None:
         self.ray.shutdown()

@@ -31,7 +31,6 @@ from .. import io, locks
 from ..codegen import CodegenResult, CodegenSettings, Limits, Sandbox, load_problems, run_codegen_many
 from ..coldstart import coldstart
 from ..compare import compare
-from ..compare.memory_plan import plan_memory
 from ..complete import ProbeSettings, complete
 from ..corpus import Corpus, load_corpus
 from ..errors import InputError
@@ -41,9 +40,11 @@ from ..provenance import Provenance, available_cores
 from ..report import render_report
 from ..vocab import analyze
 from ..vocab.obtain import Obtained, obtain_vocabs
+from . import split
 from .config import StudyConfig
 from .executors import LocalExecutor
 from .steps import StepRecord, run_step, verify_steps
+from .units import remove_units
 
 Log = Callable[[str], None]
 ProgressFactory = Callable[[str, str], Any]  # (description, unit) -> context manager yielding update()
@@ -133,27 +134,32 @@ def run_study(
     log = log or (lambda msg: None)
     # After the models step the steps are independent: the executor runs them here one by one, or as Ray tasks
     # (which report only their results: no progress bars from the workers).
-    ex = executor if executor is not None else LocalExecutor()
-    remote = not isinstance(ex, LocalExecutor)
-    progress = _null_factory if remote or progress is None else progress
+    # On a cluster every step still runs here, in order, but splits into units that run as Ray tasks
+    # (tokprobe.study.split); the workers report only their results, so no progress bars come from them.
+    cluster = None
+    if executor is not None and not isinstance(executor, LocalExecutor):
+        cluster = split.Cluster(run, executor, config, config.threads or available_cores(), log)
+    progress = _null_factory if cluster is not None or progress is None else progress
     threads = config.threads or available_cores()
     io.write_json(run / "config.json", config.to_dict())
     _remove_report(run)  # re-rendered at the end: a step that fails must not leave the old one looking current
     result = StudyResult(run, config)
     t_start = time.perf_counter()
 
-    models_step = run_step(run, "models", _models_inputs(config), lambda d: _step_models(config, d, threads, progress),
-                           log=log)
-    result.steps.append(models_step)
+    inputs: dict[str, Any] = _models_inputs(config)  # what keys each step
+
+    def step(name: str, step_inputs: dict[str, Any], fn: Callable[[Path], dict[str, Any]]) -> StepRecord:
+        rec = run_step(run, name, step_inputs, fn, log=log)
+        result.steps.append(rec)
+        if cluster is not None and not rec.skipped:
+            remove_units(run, name)
+        return rec
+
+    models_inputs = inputs
+    models_step = step("models", inputs, lambda d: _step_models(config, d, threads, progress, cluster, models_inputs))
     table = io.read_frame(models_step.directory / "models.csv")
     sha = dict(zip(table["model"], table["sha256"], strict=True))
     paths = dict(zip(table["model"], table["path"], strict=True))
-    inputs: dict[str, Any]  # what keys each step
-    step_log = None if remote else log
-
-    def submit(name: str, step_inputs: dict[str, Any], fn: Callable[[Path], dict[str, Any]], memory: int = 0) -> None:
-        ex.submit(name, functools.partial(run_step, run, name, step_inputs, fn, log=step_log), memory=memory,
-                  cpus=threads)
 
     if "vocab" in steps and config.vocab.enabled:
         # Every tokenizer that can be had offline, fetched on first use; the report lists the rest and why.
@@ -161,36 +167,36 @@ def run_study(
         fetched = obtained.names
         inputs = {"tokenizers": [sha[m] for m in _vocab_tokenizers(config)], "extra": config.vocab.tokenizers,
                   "fetched": fetched, "corpus": load_corpus(config.compare.corpus or None).digest}
-        submit("vocab", inputs,
-               lambda d: _step_vocab(config, d, paths, fetched, progress, obtained.missing))
+        step("vocab", inputs, lambda d: _step_vocab(config, d, paths, fetched, progress, obtained.missing))
     if "coldstart" in steps and config.coldstart.enabled:
         inputs = {"groups": [[sha[m] for m in g.models] for g in config.groups],
                   "settings": config.coldstart.__dict__, "threads": threads, "seed": config.seed}
-        submit("coldstart", inputs,
-               lambda d: _step_coldstart(config, d, paths, threads, progress))
+        cold_inputs = inputs
+        step("coldstart", inputs,
+             (lambda d: split.coldstart_groups(cluster, cold_inputs, paths, d)) if cluster is not None else
+             (lambda d: _step_coldstart(config, d, paths, threads, progress)))
     if "compare" in steps and config.compare.enabled:
         corpus = _compare_corpus(config)  # loaded once: its digest keys the step, the step reads it
         inputs = {"groups": [[sha[m] for m in g.models] for g in config.groups],
                   "settings": config.compare.__dict__, "corpus": corpus.digest, "threads": threads}
-        submit("compare", inputs,
-               lambda d: _step_compare(config, d, corpus, threads, progress),
-               memory=_compare_memory(config, paths) if remote else 0)
+        compare_inputs = inputs
+        step("compare", inputs, lambda d: _step_compare(config, d, corpus, threads, progress, cluster, compare_inputs,
+                                                         paths))
     if "complete" in steps and config.complete.enabled:
         ccorpus = load_corpus(config.compare.corpus or None)
         inputs = {"groups": [[sha[m] for m in g.models] for g in config.groups], "settings": config.complete.__dict__,
                   "corpus": ccorpus.digest, "seed": config.seed}
-        submit("complete", inputs,
-               lambda d: _step_complete(config, d, ccorpus, threads, progress))
+        complete_inputs = inputs
+        step("complete", inputs,
+             (lambda d: split.complete_groups(cluster, complete_inputs, ccorpus, _probe_settings(config, threads), d))
+             if cluster is not None else (lambda d: _step_complete(config, d, ccorpus, threads, progress)))
     if "codegen" in steps and config.codegen.enabled:
         models = _codegen_models(config)
         inputs = {"models": [sha[m] for m in models], "settings": config.codegen.__dict__, "seed": config.seed}
-        submit("codegen", inputs,
-               lambda d: _step_codegen(config, d, models, paths, threads, progress))
+        codegen_inputs = inputs
+        step("codegen", inputs, lambda d: _step_codegen(config, d, models, paths, threads, progress, cluster,
+                                                         codegen_inputs))
 
-    for rec in ex.results():
-        result.steps.append(rec)
-        if remote:
-            log(f"{rec.name}: {'up to date' if rec.skipped else f'done on a Ray worker in {rec.seconds:.1f} s'}")
     io.write_json(run / "run.json", {
         "config_source": config.source,
         "threads": threads,
@@ -204,19 +210,6 @@ def run_study(
         write_explorer(run, title=f"tokprobe explorer: {config.name}")
     result.report_html, result.report_md = render_checked(run)
     return result
-
-
-def _compare_memory(config: StudyConfig, paths: dict[str, str]) -> int:
-    """Bytes the compare step needs at most (the memory planner per group), for a Ray task's request."""
-    need = 0
-    for g in config.groups:
-        try:
-            plan = plan_memory([paths[m] for m in g.models], mode=config.compare.mode, n_ctx=config.compare.n_ctx,
-                               n_batch=config.compare.n_ctx, budget=2**62)
-        except (InputError, KeyError):
-            continue
-        need = max(need, plan.peak)
-    return need
 
 
 # ---------------------------------------------------------------------------------------------
@@ -237,7 +230,10 @@ def _models_inputs(config: StudyConfig) -> dict[str, Any]:
     return out
 
 
-def _step_models(config: StudyConfig, d: Path, threads: int, progress: ProgressFactory) -> dict[str, Any]:
+def _step_models(config: StudyConfig, d: Path, threads: int, progress: ProgressFactory,
+                 cluster: split.Cluster | None = None, inputs: dict[str, Any] | None = None) -> dict[str, Any]:
+    if cluster is not None:  # each level a Ray task; the loop below then finds every file built
+        split.quantize_levels(cluster, inputs or {})
     for g in config.groups:
         if g.ladder_source:
             with progress(f"quantizing {g.ladder_source}", "tensors") as update:
@@ -309,18 +305,27 @@ def _step_coldstart(config: StudyConfig, d: Path, paths: dict[str, str], threads
 # compare
 
 
-def _step_compare(config: StudyConfig, d: Path, corpus: Any, threads: int,
-                  progress: ProgressFactory) -> dict[str, Any]:
+def _step_compare(config: StudyConfig, d: Path, corpus: Any, threads: int, progress: ProgressFactory,
+                  cluster: split.Cluster | None = None, inputs: dict[str, Any] | None = None,
+                  paths: dict[str, str] | None = None) -> dict[str, Any]:
+    """Each group compared into ``d/group<i>``; on a cluster its parts run as units first and are joined
+    there, so the comparison below only gathers them (with the mode every part used)."""
+    modes = [config.compare.mode] * len(config.groups)
+    caches: list[Path | None] = [None] * len(config.groups)
+    if cluster is not None:
+        plans = split.compare_modes(config, paths or {})
+        modes = [p.mode for p in plans]
+        caches = list(split.compare_parts(cluster, inputs or {}, corpus, plans, d))
     out: dict[str, str] = {}
     for i, g in enumerate(config.groups):
         gdir = d / f"group{i}"
         with progress(f"compare: {g.name}", "tok") as update:
             # Names (not paths) so that tables are labelled as in the config; resolve() maps them.
             res = compare(g.reference, list(g.variants), corpus, n_ctx=config.compare.n_ctx,
-                          scheme=config.compare.scheme, mode=config.compare.mode,
+                          scheme=config.compare.scheme, mode=modes[i],
                           max_tokens=config.compare.max_tokens or None,
                           tokens_per_language=config.compare.tokens_per_language or None, run_dir=gdir,
-                          threads=threads, progress=update, seed=config.seed)
+                          cache_dir=caches[i], threads=threads, progress=update, seed=config.seed)
         res.save(gdir)
         # Result rows follow the variants' order; keep the config's names for the report to join on.
         io.write_json(gdir / "models.json", {"reference": g.reference, "variants": list(g.variants)})
@@ -332,12 +337,16 @@ def _step_compare(config: StudyConfig, d: Path, corpus: Any, threads: int,
 # complete
 
 
+def _probe_settings(config: StudyConfig, threads: int) -> ProbeSettings:
+    c = config.complete
+    return ProbeSettings(mode=c.mode, probes_per_language=c.probes_per_language, context=c.context,
+                         max_tokens=c.max_tokens or None, seed=config.seed, threads=threads)
+
+
 def _step_complete(config: StudyConfig, d: Path, corpus: Corpus, threads: int,
                    progress: ProgressFactory) -> dict[str, Any]:
     """Completion probes per group (the compare corpus, every file): tables and complete.png per group."""
-    c = config.complete
-    settings = ProbeSettings(mode=c.mode, probes_per_language=c.probes_per_language, context=c.context,
-                             max_tokens=c.max_tokens or None, seed=config.seed, threads=threads)
+    settings = _probe_settings(config, threads)
     out: dict[str, str] = {}
     for i, g in enumerate(config.groups):
         gdir = d / f"group{i}"
@@ -364,8 +373,12 @@ def _codegen_models(config: StudyConfig) -> list[str]:
 
 
 def _step_codegen(config: StudyConfig, d: Path, models: list[str], paths: dict[str, str], threads: int,
-                  progress: ProgressFactory) -> dict[str, Any]:
-    """References first; a group's variants only when its reference passes the gate (see :func:`_gate`)."""
+                  progress: ProgressFactory, cluster: split.Cluster | None = None,
+                  inputs: dict[str, Any] | None = None) -> dict[str, Any]:
+    """References first; a group's variants only when its reference passes the gate (see :func:`_gate`).
+
+    On a cluster each model's problems run first as shards (units) whose samples are joined into the model's
+    run directory, so that the pass here only scores them."""
     problems = load_problems(limit=config.codegen.limit or None)
     settings = CodegenSettings(max_tokens=config.codegen.max_tokens, seed=config.seed,
                                prompt_mode=config.codegen.prompt_mode)
@@ -378,6 +391,8 @@ def _step_codegen(config: StudyConfig, d: Path, models: list[str], paths: dict[s
     def run(chosen: list[str]) -> None:
         if not chosen:
             return
+        if cluster is not None:
+            split.codegen_shards(cluster, inputs or {}, chosen, paths, settings, d, _slug)
         runs = run_codegen_many({m: paths[m] for m in chosen}, problems, settings, sandbox=box,
                                 load_options={"threads": threads}, run_dir=lambda m: d / _slug(m), plot=False,
                                 progress=lambda m: progress(f"codegen: {m}", "problems"), on_result=keep_problems)

@@ -124,7 +124,18 @@ def run_step(
     log: Callable[[str], None] | None = None,
 ) -> StepRecord:
     """Run ``fn(step_dir) -> info`` unless a finished step with the same key is already there."""
-    directory = run_dir / "steps" / name
+    return run_in(run_dir / "steps" / name, name, inputs, fn, log=log)
+
+
+def run_in(
+    directory: Path,
+    name: str,
+    inputs: dict[str, Any],
+    fn: Callable[[Path], dict[str, Any]],
+    *,
+    log: Callable[[str], None] | None = None,
+) -> StepRecord:
+    """:func:`run_step` in ``directory`` (a study unit's, :mod:`tokprobe.study.units`, is under ``<run>/units/``)."""
     key = step_key(inputs)
     meta = step_done(directory, key, log)
     if meta is not None:
