@@ -55,3 +55,28 @@ def test_a_part_needs_a_resolved_mode(tiny_model_path: Path, tiny_model_path_b: 
         compare_part(tiny_model_path, [tiny_model_path_b], small_corpus, part=0, parts=2)
     with pytest.raises(InputError, match="0 <= part < parts"):
         compare_part(tiny_model_path, [tiny_model_path_b], small_corpus, part=2, parts=2, mode="lockstep")
+
+
+def test_more_parts_than_windows_still_join_to_the_whole_run(tiny_model_path: Path, tiny_model_path_b: Path,
+                                                             small_corpus: Path, tmp_path: Path) -> None:
+    opts = {"n_ctx": 64, "mode": "cache-exact", "threads": 1}
+    whole = compare(tiny_model_path, [tiny_model_path_b], small_corpus, run_dir=tmp_path / "whole",
+                    cache_dir=tmp_path / "whole-cache", **opts)
+    parts = 3 * whole.provenance.settings["n_windows"]  # most parts are empty, part 0 among them
+    infos = [compare_part(tiny_model_path, [tiny_model_path_b], small_corpus, part=k, parts=parts,
+                          run_dir=tmp_path / f"p{k}", cache_dir=tmp_path / f"p{k}-cache", **opts) for k in range(parts)]
+    assert infos[0]["windows"] == [] and sum(len(i["windows"]) for i in infos) == whole.provenance.settings["n_windows"]
+    join_parts([(tmp_path / f"p{k}", tmp_path / f"p{k}-cache") for k in range(parts)], tmp_path / "joined",
+               tmp_path / "joined-cache")
+    joined = compare(tiny_model_path, [tiny_model_path_b], small_corpus, run_dir=tmp_path / "joined",
+                     cache_dir=tmp_path / "joined-cache", **opts)
+    timings = joined.provenance.settings["timings"]
+    assert "floor_s" not in timings and "passes_s" not in timings  # the part with window 0 measured the floor
+    assert joined.floor == whole.floor
+    pd.testing.assert_frame_equal(whole.summary.drop(columns=["run_dir"], errors="ignore").filter(regex="^(?!.*_s$)"),
+                                  joined.summary.drop(columns=["run_dir"], errors="ignore").filter(regex="^(?!.*_s$)"))
+
+
+def test_a_misspelled_option_is_refused(tiny_model_path: Path, tiny_model_path_b: Path, small_corpus: Path) -> None:
+    with pytest.raises(InputError, match="unknown option"):
+        compare_part(tiny_model_path, [tiny_model_path_b], small_corpus, part=0, parts=2, mode="lockstep", nctx=32)

@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import inspect
 import os
 import time
 from collections.abc import Iterator
@@ -74,6 +75,7 @@ from .plan import (
     mark_vocabularies,
     open_models,
     progress_totals,
+    recorded_floor,
     remaining,
     resolve_corpus,
     variant_specs,
@@ -199,12 +201,16 @@ def compare_part(reference: Any, variants: Any, corpus: Any = None, *, part: int
     ``options``, but only the part's windows decoded into its stores (no result is gathered).
 
     The parts split the windows into contiguous runs of about equal scored tokens
-    (:func:`tokprobe.compare.batches.part_windows`). Each window is decoded on its own, so a part's
+    (:func:`tokprobe.compare.parts.part_windows`). Each window is decoded on its own, so a part's
     chunks are the chunks a whole run writes for those windows: files of the parts' ``run_dir`` and
     ``cache_dir``, put side by side, are a finished run that :func:`compare` gathers without decoding
-    (the study's Ray units, :mod:`tokprobe.study.units`). Only part 0 measures the self floor. The
-    mode must be given (not ``auto``): every part must key its stores alike.
+    (the study's Ray units, :mod:`tokprobe.study.units`). The part that holds window 0 measures the self
+    floor. The mode must be given (not ``auto``): every part must key its stores alike. ``options`` are
+    :func:`compare`'s keywords.
     """
+    unknown = sorted(set(options) - set(inspect.signature(compare).parameters))
+    if unknown:
+        raise InputError(f"compare_part: unknown option(s) {', '.join(unknown)}")
     if options.get("mode", AUTO) == AUTO:
         raise InputError("compare_part needs the mode resolved (lockstep, cache-exact or cache-topk), not auto")
     if options.get("kld_base") is not None or options.get("write_kld_base") is not None:
@@ -213,10 +219,12 @@ def compare_part(reference: Any, variants: Any, corpus: Any = None, *, part: int
         raise InputError(f"part {part} of {parts}: give 0 <= part < parts")
     if options.get("allow_different_vocab"):
         raise InputError("a comparison across vocabularies is not split into parts")
-    options = {**options, "floor": bool(options.get("floor", True)) and part == 0}
-    with _session(reference, variants, corpus, options) as run:
+    with _session(reference, variants, corpus, {**options, "floor": False}) as run:
         plan = run.plan
         chosen = part_windows(plan.windows, part, parts)
+        if chosen and chosen[0].index == 0 and options.get("floor", True):
+            plan.want_floor = True  # the floor decodes window 0: its part measures it (once, for every part)
+            plan.floor = recorded_floor(plan)
         if chosen:
             # The passes index windows by number: keep the windows up to the part's last, start at its first.
             plan.windows = plan.windows[:chosen[-1].index + 1]

@@ -6,7 +6,7 @@ for its windows are byte for byte the ones a whole run writes. A part's stores l
 as a whole run's; :func:`join_parts` puts the chunks and done markers of every part into one run
 directory and one cache directory (hard links where the file system allows, else copies). The
 manifests are not joined: the run that gathers opens its stores afresh (same keys) and records them
-whole. The self floor comes from part 0's ``state/floor-*.json``.
+whole. The self floor comes from the ``state/floor-*.json`` of the part that holds window 0.
 """
 
 from __future__ import annotations
@@ -37,13 +37,25 @@ def part_windows(windows: list[Window], part: int, parts: int) -> list[Window]:
 def _put(src: Path, dst: Path) -> None:
     dst.parent.mkdir(parents=True, exist_ok=True)
     if dst.exists():
-        if dst.stat().st_size == src.stat().st_size:
-            return  # the same chunk (a part re-joined, or the floor every part agrees on)
+        if os.path.samefile(src, dst) or _same_bytes(src, dst):
+            return  # already joined (a step run again, or a reference cache an earlier run made)
         dst.unlink()
     try:
         os.link(src, dst)
     except OSError:  # another file system, or links not allowed
         shutil.copy2(src, dst)
+
+
+def _same_bytes(a: Path, b: Path) -> bool:
+    if a.stat().st_size != b.stat().st_size:
+        return False
+    with open(a, "rb") as fa, open(b, "rb") as fb:
+        while True:
+            x, y = fa.read(1 << 20), fb.read(1 << 20)
+            if x != y:
+                return False
+            if not x:
+                return True
 
 
 def _join_tree(sources: Iterable[Path], target: Path) -> int:

@@ -80,9 +80,9 @@ class RunPlan:
 
 
 def remaining(store: ChunkStore, windows: list[Window]) -> int:
-    """Scored tokens of the windows ``store`` has not finished."""
+    """Scored tokens of the windows ``store`` has not finished (from its ``first_window`` on: a part's own)."""
     done = store.done_windows()
-    return sum(w.n_scored for w in windows if w.index not in done)
+    return sum(w.n_scored for w in windows if w.index >= store.first_window and w.index not in done)
 
 
 # -- models ---------------------------------------------------------------------------------------------

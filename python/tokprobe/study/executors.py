@@ -73,7 +73,7 @@ def _run_thunk(thunk: StepThunk) -> Any:
 
 
 class RayExecutor:
-    """Submits each step as a Ray task; :meth:`results` waits for all of them, in submission order."""
+    """Submits each piece as a Ray task; :meth:`results` waits for all of them and returns them in submission order."""
 
     name = "ray"
 
@@ -121,13 +121,18 @@ class RayExecutor:
         index = {ref: i for i, (_, ref) in enumerate(pending)}
         waiting = [ref for _, ref in pending]
         got: dict[int, Any] = {}
-        while waiting:
-            ready, waiting = self.ray.wait(waiting, num_returns=1)
-            for ref in ready:
-                i = index[ref]
-                got[i] = self._get(pending[i][0], ref)
-                if on_done is not None:
-                    on_done(pending[i][0], got[i], len(got), len(pending))
+        try:
+            while waiting:
+                ready, waiting = self.ray.wait(waiting, num_returns=1)
+                for ref in ready:
+                    i = index[ref]
+                    got[i] = self._get(pending[i][0], ref)
+                    if on_done is not None:
+                        on_done(pending[i][0], got[i], len(got), len(pending))
+        except BaseException:
+            for ref in waiting:  # one piece failed (or Ctrl-C): the others stop too, their state stays resumable
+                self.ray.cancel(ref, force=True)
+            raise
         return [got[i] for i in range(len(pending))]
 
     def _get(self, name: str, ref: Any) -> Any:
@@ -138,6 +143,9 @@ class RayExecutor:
             if isinstance(cause, Error):
                 raise cause from None
             raise InputError(f"study {name} failed on a Ray worker: {cause}") from None
+        except self.ray.exceptions.RayError as exc:  # a worker lost after its retries, out of memory, ...
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise InputError(f"study {name} failed on a Ray worker ({type(exc).__name__}): {first}") from None
 
     def close(self) -> None:
         self.ray.shutdown()

@@ -44,7 +44,7 @@ from . import split
 from .config import StudyConfig
 from .executors import LocalExecutor
 from .steps import StepRecord, run_step, verify_steps
-from .units import remove_units
+from .units import remove_units, slug
 
 Log = Callable[[str], None]
 ProgressFactory = Callable[[str, str], Any]  # (description, unit) -> context manager yielding update()
@@ -77,11 +77,6 @@ class _NullProgress:
 
 def _null_factory(description: str, unit: str = "") -> Any:
     return _NullProgress()
-
-
-def _slug(name: str) -> str:
-    keep = [c if c.isalnum() or c in "-_." else "-" for c in name]
-    return "".join(keep).strip("-") or "x"
 
 
 def _locked(fn: Callable[..., StudyResult]) -> Callable[..., StudyResult]:
@@ -123,8 +118,10 @@ def run_study(
 ) -> StudyResult:
     """Run ``config`` into ``run_dir`` (created; re-runs skip finished steps) and render the report.
 
-    ``executor`` runs the steps after the models step: None runs them here, one after another; a
-    :class:`tokprobe.study.executors.RayExecutor` runs them as Ray tasks (same run directory, same keys).
+    ``executor``: None (or a :class:`~tokprobe.study.executors.LocalExecutor`) runs every step whole, here;
+    with a :class:`~tokprobe.study.executors.RayExecutor` every step still runs here, in order, but splits
+    into units that run as Ray tasks and are joined here (:mod:`tokprobe.study.split`): same run directory,
+    same keys, same numbers.
     """
     for s in steps:
         if s not in STEPS:
@@ -132,21 +129,19 @@ def run_study(
     run = Path(run_dir)
     run.mkdir(parents=True, exist_ok=True)
     log = log or (lambda msg: None)
-    # After the models step the steps are independent: the executor runs them here one by one, or as Ray tasks
-    # (which report only their results: no progress bars from the workers).
-    # On a cluster every step still runs here, in order, but splits into units that run as Ray tasks
-    # (tokprobe.study.split); the workers report only their results, so no progress bars come from them.
+    threads = config.threads or available_cores()
+    # On a cluster the workers report only their units' results (a line each): no progress bars from them.
     cluster = None
     if executor is not None and not isinstance(executor, LocalExecutor):
-        cluster = split.Cluster(run, executor, config, config.threads or available_cores(), log)
+        cluster = split.Cluster(run, executor, config, threads, log)
     progress = _null_factory if cluster is not None or progress is None else progress
-    threads = config.threads or available_cores()
     io.write_json(run / "config.json", config.to_dict())
     _remove_report(run)  # re-rendered at the end: a step that fails must not leave the old one looking current
     result = StudyResult(run, config)
     t_start = time.perf_counter()
 
-    inputs: dict[str, Any] = _models_inputs(config)  # what keys each step
+    # What keys each step. A step runs when step() is called, so each lambda reads the inputs of its own step.
+    inputs: dict[str, Any] = _models_inputs(config)
 
     def step(name: str, step_inputs: dict[str, Any], fn: Callable[[Path], dict[str, Any]]) -> StepRecord:
         rec = run_step(run, name, step_inputs, fn, log=log)
@@ -155,8 +150,7 @@ def run_study(
             remove_units(run, name)
         return rec
 
-    models_inputs = inputs
-    models_step = step("models", inputs, lambda d: _step_models(config, d, threads, progress, cluster, models_inputs))
+    models_step = step("models", inputs, lambda d: _step_models(config, d, threads, progress, cluster, inputs))
     table = io.read_frame(models_step.directory / "models.csv")
     sha = dict(zip(table["model"], table["sha256"], strict=True))
     paths = dict(zip(table["model"], table["path"], strict=True))
@@ -171,31 +165,25 @@ def run_study(
     if "coldstart" in steps and config.coldstart.enabled:
         inputs = {"groups": [[sha[m] for m in g.models] for g in config.groups],
                   "settings": config.coldstart.__dict__, "threads": threads, "seed": config.seed}
-        cold_inputs = inputs
         step("coldstart", inputs,
-             (lambda d: split.coldstart_groups(cluster, cold_inputs, paths, d)) if cluster is not None else
+             (lambda d: split.coldstart_groups(cluster, inputs, paths, d)) if cluster is not None else
              (lambda d: _step_coldstart(config, d, paths, threads, progress)))
     if "compare" in steps and config.compare.enabled:
         corpus = _compare_corpus(config)  # loaded once: its digest keys the step, the step reads it
         inputs = {"groups": [[sha[m] for m in g.models] for g in config.groups],
                   "settings": config.compare.__dict__, "corpus": corpus.digest, "threads": threads}
-        compare_inputs = inputs
-        step("compare", inputs, lambda d: _step_compare(config, d, corpus, threads, progress, cluster, compare_inputs,
-                                                         paths))
+        step("compare", inputs, lambda d: _step_compare(config, d, corpus, threads, progress, cluster, inputs, paths))
     if "complete" in steps and config.complete.enabled:
         ccorpus = load_corpus(config.compare.corpus or None)
         inputs = {"groups": [[sha[m] for m in g.models] for g in config.groups], "settings": config.complete.__dict__,
                   "corpus": ccorpus.digest, "seed": config.seed}
-        complete_inputs = inputs
         step("complete", inputs,
-             (lambda d: split.complete_groups(cluster, complete_inputs, ccorpus, _probe_settings(config, threads), d))
+             (lambda d: split.complete_groups(cluster, inputs, ccorpus, _probe_settings(config, threads), paths, d))
              if cluster is not None else (lambda d: _step_complete(config, d, ccorpus, threads, progress)))
     if "codegen" in steps and config.codegen.enabled:
         models = _codegen_models(config)
         inputs = {"models": [sha[m] for m in models], "settings": config.codegen.__dict__, "seed": config.seed}
-        codegen_inputs = inputs
-        step("codegen", inputs, lambda d: _step_codegen(config, d, models, paths, threads, progress, cluster,
-                                                         codegen_inputs))
+        step("codegen", inputs, lambda d: _step_codegen(config, d, models, paths, threads, progress, cluster, inputs))
 
     io.write_json(run / "run.json", {
         "config_source": config.source,
@@ -311,11 +299,10 @@ def _step_compare(config: StudyConfig, d: Path, corpus: Any, threads: int, progr
     """Each group compared into ``d/group<i>``; on a cluster its parts run as units first and are joined
     there, so the comparison below only gathers them (with the mode every part used)."""
     modes = [config.compare.mode] * len(config.groups)
-    caches: list[Path | None] = [None] * len(config.groups)
     if cluster is not None:
         plans = split.compare_modes(config, paths or {})
         modes = [p.mode for p in plans]
-        caches = list(split.compare_parts(cluster, inputs or {}, corpus, plans, d))
+        split.compare_parts(cluster, inputs or {}, corpus, plans, d)
     out: dict[str, str] = {}
     for i, g in enumerate(config.groups):
         gdir = d / f"group{i}"
@@ -325,7 +312,7 @@ def _step_compare(config: StudyConfig, d: Path, corpus: Any, threads: int, progr
                           scheme=config.compare.scheme, mode=modes[i],
                           max_tokens=config.compare.max_tokens or None,
                           tokens_per_language=config.compare.tokens_per_language or None, run_dir=gdir,
-                          cache_dir=caches[i], threads=threads, progress=update, seed=config.seed)
+                          threads=threads, progress=update, seed=config.seed)
         res.save(gdir)
         # Result rows follow the variants' order; keep the config's names for the report to join on.
         io.write_json(gdir / "models.json", {"reference": g.reference, "variants": list(g.variants)})
@@ -384,7 +371,7 @@ def _step_codegen(config: StudyConfig, d: Path, models: list[str], paths: dict[s
                                prompt_mode=config.codegen.prompt_mode)
 
     def keep_problems(m: str, res: CodegenResult) -> None:
-        io.write_frame(res.problems.assign(model=m), d / _slug(m) / "problems.parquet")
+        io.write_frame(res.problems.assign(model=m), d / slug(m) / "problems.parquet")
 
     results: dict[str, CodegenResult] = {}
 
@@ -392,9 +379,9 @@ def _step_codegen(config: StudyConfig, d: Path, models: list[str], paths: dict[s
         if not chosen:
             return
         if cluster is not None:
-            split.codegen_shards(cluster, inputs or {}, chosen, paths, settings, d, _slug)
+            split.codegen_shards(cluster, inputs or {}, chosen, paths, settings, d)
         runs = run_codegen_many({m: paths[m] for m in chosen}, problems, settings, sandbox=box,
-                                load_options={"threads": threads}, run_dir=lambda m: d / _slug(m), plot=False,
+                                load_options={"threads": threads}, run_dir=lambda m: d / slug(m), plot=False,
                                 progress=lambda m: progress(f"codegen: {m}", "problems"), on_result=keep_problems)
         results.update(runs.results)
 

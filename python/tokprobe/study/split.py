@@ -6,10 +6,11 @@ Used only with a Ray executor (:mod:`tokprobe.study.units`); the local runner ru
 step           units (one Ray task each)
 =============  ==========================================================================================
 models         quantize one ladder level (into the shared model cache); the step then records the models
-vocab          the whole step (one unit: 24 tokenizers take half a minute)
+vocab          none: it runs on the starting machine (vocab-only loads: 24 tokenizers take half a minute)
 coldstart      one model's cold-start measurement; the step assembles each group from its models
-compare        one part of a group's windows (:func:`tokprobe.compare.compare_part`: contiguous files, about
-               equal scored tokens); the step joins the parts' chunks and gathers the group as a whole run
+compare        one part of a group's windows (:func:`tokprobe.compare.compare_part`: contiguous windows, about
+               equal scored tokens); the step joins the parts' chunks (the reference caches into the shared
+               reference cache, as a local run leaves them) and gathers the group as a whole run
 complete       one model's probes (the reference first: its first-token distributions go to the variants)
 codegen        one shard of the HumanEval problems for one model (the references first, then the variants
                the gate lets through); the step joins the shards' samples and scores every model
@@ -18,6 +19,9 @@ codegen        one shard of the HumanEval problems for one model (the references
 Where a unit computes what the whole step computes for the same piece (every compare window is decoded
 on its own, every HumanEval sample has its own seed, every model's completions are one pass), the joined
 step's files are the local runner's, number for number (tests/test_study_ray.py).
+
+Every unit asks Ray for the memory the planner estimates for the models it loads (one at a time, except a
+lock-step compare part), so Ray does not place more full loads on a node than fit.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import io
+from ..cache import reference_dir
 from ..codegen import CodegenSettings, Limits, Sandbox, full_data_digest, load_problems, run_codegen_many
 from ..coldstart import ColdRow, coldstart, measure_row
 from ..compare import compare_part, join_parts
@@ -37,9 +42,11 @@ from ..compare.memory_plan import plan_memory
 from ..compare.settings import DEFAULT_BATCH
 from ..complete import FirstTokens, ModelPass, ProbeSettings, assemble, complete_model, plan_probes
 from ..corpus import Corpus
+from ..hashing import stable_hash
 from ..models import label_for, ladder, unique_labels
+from ..models.memory import estimate_file
 from .config import StudyConfig
-from .units import Unit, run_units, unit_dir
+from .units import Unit, run_units, slug, unit_dir
 
 Log = Callable[[str], None]
 
@@ -64,9 +71,9 @@ class Cluster:
         return [rec.info for rec in run_units(self.executor, self.run, units, self.log)]
 
 
-def _slug(name: str) -> str:
-    keep = [c if c.isalnum() or c in "-_." else "-" for c in name]
-    return "".join(keep).strip("-") or "x"
+def _model_memory(paths: Sequence[str], n_ctx: int) -> int:
+    """Bytes the largest of ``paths`` needs loaded alone at ``n_ctx`` (:mod:`tokprobe.models.memory`)."""
+    return max((estimate_file(p, n_ctx=n_ctx, n_batch=min(512, n_ctx)).total for p in paths), default=0)
 
 
 # -- models ----------------------------------------------------------------------------------------------
@@ -76,9 +83,10 @@ def _quantize_level(source: str, type_name: str, threads: int, d: Path) -> dict[
 
 def quantize_levels(c: Cluster, inputs: dict[str, Any]) -> None:
     """Every ladder level of the config, one unit each (each reads the source and writes one file)."""
-    units = [Unit(f"models/{_slug(g.ladder_source)}-{t}", {**inputs, "source": g.ladder_source, "type": t},
-                  functools.partial(_quantize_level, g.ladder_source, t, c.threads), cpus=c.threads)
-             for g in c.config.groups if g.ladder_source for t in g.ladder_types]
+    levels = dict.fromkeys((g.ladder_source, t) for g in c.config.groups if g.ladder_source for t in g.ladder_types)
+    units = [Unit(f"models/{slug(source)}-{t}", {**inputs, "source": source, "type": t},
+                  functools.partial(_quantize_level, source, t, c.threads), cpus=c.threads)
+             for source, t in levels]
     if units:
         c.units(units)
 
@@ -93,9 +101,10 @@ def coldstart_groups(c: Cluster, inputs: dict[str, Any], paths: dict[str, str], 
     """One unit per distinct model of the config (its forward pass); each group analysed from its rows."""
     cs = c.config.coldstart
     models = list(dict.fromkeys(m for g in c.config.groups for m in g.models))
-    names = {m: f"coldstart/{i}-{_slug(Path(m).stem)}" for i, m in enumerate(models)}
+    names = {m: f"coldstart/{i}-{slug(Path(m).stem)}" for i, m in enumerate(models)}
     c.units([Unit(names[m], {**inputs, "model": m},
-                  functools.partial(_coldstart_model, paths[m], cs.context, c.threads), cpus=c.threads)
+                  functools.partial(_coldstart_model, paths[m], cs.context, c.threads),
+                  memory=_model_memory([paths[m]], 512), cpus=c.threads)
              for m in models])
     rows = {paths[m]: ColdRow.load(unit_dir(c.run, names[m]) / "row.npz") for m in models}
     out: dict[str, str] = {}
@@ -125,21 +134,17 @@ def _compare_part(config: StudyConfig, group: int, corpus: Corpus, mode: str, pa
                         cache_dir=d / "reference", threads=threads, seed=config.seed)
 
 
-def compare_parts(c: Cluster, inputs: dict[str, Any], corpus: Corpus, plans: list[Any], d: Path) -> list[Path]:
-    """Every group's parts, run as units and joined into ``d/group<i>``; the joined reference caches."""
+def compare_parts(c: Cluster, inputs: dict[str, Any], corpus: Corpus, plans: list[Any], d: Path) -> None:
+    """Every group's parts, run as units and joined into ``d/group<i>`` and the shared reference cache."""
     parts = max(1, c.width)
     units = [Unit(f"compare/group{i}/part{k}", {**inputs, "group": i, "part": k, "parts": parts},
                   functools.partial(_compare_part, c.config, i, corpus, plans[i].mode, k, parts, c.threads),
                   memory=int(plans[i].peak), cpus=c.threads)
              for i in range(len(c.config.groups)) for k in range(parts)]
     c.units(units)
-    caches = []
     for i in range(len(c.config.groups)):
-        cache = unit_dir(c.run, f"compare/group{i}/joined-reference")
         where = [unit_dir(c.run, f"compare/group{i}/part{k}") for k in range(parts)]
-        join_parts([(w / "run", w / "reference") for w in where], d / f"group{i}", cache)
-        caches.append(cache)
-    return caches
+        join_parts([(w / "run", w / "reference") for w in where], d / f"group{i}", reference_dir())
 
 
 # -- complete ----------------------------------------------------------------------------------------------
@@ -154,29 +159,32 @@ def _complete_model(spec: str, label: str, corpus: Corpus, settings: ProbeSettin
         first.save(d / "first.npz")
     io.write_json(d / "pass.json", {"label": mp.label, "cost": mp.cost, "info": mp.info,
                                     "vocab_digest": mp.vocab_digest})
-    io.write_json(d / "rows.json", mp.rows)  # JSON keeps every value as the pass made it (floats round-trip)
+    io.write_json(d / "rows.json", mp.rows)  # floats round-trip; NaN is written as null (see _load_pass)
     return {"model": label, "n_probes": len(mp.rows)}
 
 
 def _load_pass(d: Path) -> ModelPass:
     meta = io.read_json(d / "pass.json")
-    return ModelPass(meta["label"], list(io.read_json(d / "rows.json")), meta["cost"], meta["info"],
-                     meta["vocab_digest"])
+    # A probe row has no None: a null in the file was a NaN (an undefined metric, e.g. ast_ok outside Python).
+    rows = [{k: math.nan if v is None else v for k, v in r.items()} for r in io.read_json(d / "rows.json")]
+    return ModelPass(meta["label"], rows, meta["cost"], meta["info"], meta["vocab_digest"])
 
 
 def complete_groups(c: Cluster, inputs: dict[str, Any], corpus: Corpus, settings: ProbeSettings,
-                    d: Path) -> dict[str, Any]:
+                    paths: dict[str, str], d: Path) -> dict[str, Any]:
     """Each group's reference as a unit, then its variants as units; each group assembled and saved."""
     groups = c.config.groups
     labels = [unique_labels([label_for(m) for m in g.models]) for g in groups]  # as complete() labels them
+    need = {m: _model_memory([paths[m]], max(1024, settings.context + settings.tokens)) for g in groups
+            for m in g.models}
     ref_names = [f"complete/group{i}/0-reference" for i in range(len(groups))]
     c.units([Unit(ref_names[i], {**inputs, "group": i, "model": g.reference},
                   functools.partial(_complete_model, g.reference, labels[i][0], corpus, settings, None),
-                  cpus=c.threads) for i, g in enumerate(groups)])
+                  memory=need[g.reference], cpus=c.threads) for i, g in enumerate(groups)])
     var_names = [[f"complete/group{i}/{k + 1}" for k in range(len(g.variants))] for i, g in enumerate(groups)]
     c.units([Unit(var_names[i][k], {**inputs, "group": i, "model": v},
                   functools.partial(_complete_model, v, labels[i][k + 1], corpus, settings,
-                                    unit_dir(c.run, ref_names[i])), cpus=c.threads)
+                                    unit_dir(c.run, ref_names[i])), memory=need[v], cpus=c.threads)
              for i, g in enumerate(groups) for k, v in enumerate(g.variants)])
     corp, plan = plan_probes(corpus, settings)
     out: dict[str, str] = {}
@@ -204,7 +212,7 @@ def _codegen_shard(model: str, path: str, task_ids: list[str], digest: str, sett
 
 
 def codegen_shards(c: Cluster, inputs: dict[str, Any], models: list[str], paths: dict[str, str],
-                   settings: CodegenSettings, d: Path, slug: Callable[[str], str]) -> None:
+                   settings: CodegenSettings, d: Path) -> None:
     """HumanEval for ``models`` in shards of the problems (units), joined into each model's run directory
     ``d/<slug(model)>`` so that the step's own pass there only scores what the shards generated and ran."""
     if not models:
@@ -214,10 +222,10 @@ def codegen_shards(c: Cluster, inputs: dict[str, Any], models: list[str], paths:
     n = max(1, min(len(problems), math.ceil(c.width / len(models))))  # shards per model: the cluster kept busy
     ids = [p.task_id for p in problems]
     shards = [ids[k::n] for k in range(n)]
-    names = {(m, k): f"codegen/{_slug(label_for(m))}-{slug(m)[-8:]}/shard{k}" for m in models for k in range(n)}
+    names = {(m, k): f"codegen/{slug(label_for(m))}-{stable_hash(m, 8)}/shard{k}" for m in models for k in range(n)}
     c.units([Unit(names[(m, k)], {**inputs, "model": m, "shard": k, "shards": n, "task_ids": shard},
                   functools.partial(_codegen_shard, m, paths[m], shard, digest, settings, c.config.codegen.limit,
-                                    c.threads), cpus=c.threads)
+                                    c.threads), memory=_model_memory([paths[m]], 2048), cpus=c.threads)
              for m in models for k, shard in enumerate(shards)])
     for m in models:
         for name in ("generations.jsonl", "results.jsonl"):

@@ -18,7 +18,7 @@ from __future__ import annotations
 import functools
 import shutil
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +37,12 @@ class Unit:
     fn: UnitFn
     memory: int = 0  # bytes the planner expects it to need (Ray's memory request)
     cpus: int = 1
-    extra: dict[str, Any] = field(default_factory=dict)  # what the step's join needs to know of it
+
+
+def slug(name: str) -> str:
+    """``name`` as one path component (a model path or name in a unit's or a step's directory name)."""
+    keep = [c if c.isalnum() or c in "-_." else "-" for c in name]
+    return "".join(keep).strip("-") or "x"
 
 
 def unit_dir(run: Path, name: str) -> Path:
