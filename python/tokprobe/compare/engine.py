@@ -208,21 +208,23 @@ def compare_part(reference: Any, variants: Any, corpus: Any = None, *, part: int
     floor. The mode must be given (not ``auto``): every part must key its stores alike. ``options`` are
     :func:`compare`'s keywords.
     """
-    unknown = sorted(set(options) - set(inspect.signature(compare).parameters))
+    defaults = {k: p.default for k, p in inspect.signature(compare).parameters.items() if p.kind is p.KEYWORD_ONLY}
+    unknown = sorted(set(options) - set(defaults))
     if unknown:
         raise InputError(f"compare_part: unknown option(s) {', '.join(unknown)}")
-    if options.get("mode", AUTO) == AUTO:
+    options = {**defaults, **options}  # compare's defaults, from its signature: one home
+    if options["mode"] == AUTO:
         raise InputError("compare_part needs the mode resolved (lockstep, cache-exact or cache-topk), not auto")
-    if options.get("kld_base") is not None or options.get("write_kld_base") is not None:
+    if options["kld_base"] is not None or options["write_kld_base"] is not None:
         raise InputError("llama.cpp base files are read and written by whole runs, not by parts")
     if not 0 <= part < parts:
         raise InputError(f"part {part} of {parts}: give 0 <= part < parts")
-    if options.get("allow_different_vocab"):
+    if options["allow_different_vocab"]:
         raise InputError("a comparison across vocabularies is not split into parts")
     with _session(reference, variants, corpus, {**options, "floor": False}) as run:
         plan = run.plan
         chosen = part_windows(plan.windows, part, parts)
-        if chosen and chosen[0].index == 0 and options.get("floor", True):
+        if chosen and chosen[0].index == 0 and options["floor"]:
             plan.want_floor = True  # the floor decodes window 0: its part measures it (once, for every part)
             plan.floor = recorded_floor(plan)
         if chosen:
@@ -248,25 +250,23 @@ class _Session:
 @contextlib.contextmanager
 def _session(reference: Any, variants: Any, corpus: Any, o: dict[str, Any]) -> Iterator[_Session]:
     """The settings checked, the models opened (vocab-only), the memory plan and the run plan built; the
-    lock and the models released afterwards."""
-    settings = make_settings(n_ctx=o.get("n_ctx", DEFAULT_N_CTX), scheme=o.get("scheme", DEFAULT_SCHEME),
-                             stride=o.get("stride"), mode=o.get("mode", AUTO), topk=o.get("topk", DEFAULT_TOPK),
-                             batch=o.get("batch", DEFAULT_BATCH), max_tokens=o.get("max_tokens"),
-                             language=o.get("language"), threads=o.get("threads"), seed=o.get("seed", 0),
-                             tokens_per_language=o.get("tokens_per_language"))
+    lock and the models released afterwards. ``o`` holds every keyword of :func:`compare`."""
+    settings = make_settings(n_ctx=o["n_ctx"], scheme=o["scheme"], stride=o["stride"], mode=o["mode"],
+                             topk=o["topk"], batch=o["batch"], max_tokens=o["max_tokens"], language=o["language"],
+                             threads=o["threads"], seed=o["seed"], tokens_per_language=o["tokens_per_language"])
     specs = variant_specs(variants)
     base = None
-    floor = bool(o.get("floor", True))
-    if o.get("kld_base") is not None or o.get("write_kld_base") is not None:
+    floor = bool(o["floor"])
+    if o["kld_base"] is not None or o["write_kld_base"] is not None:
         if settings.scheme != "llama":
             raise InputError("llama.cpp's base files hold llama-perplexity's windows: use --scheme llama")
-    if o.get("kld_base") is not None:
-        if o.get("allow_different_vocab"):
+    if o["kld_base"] is not None:
+        if o["allow_different_vocab"]:
             raise InputError("a llama.cpp base file is one vocabulary's: drop --allow-different-vocab")
         base = open_base_file(o["kld_base"])
         settings = dataclasses.replace(settings, base_file=hash_file(base.path), mode="cache-exact")
         floor = False  # no reference model is decoded
-    if o.get("threads") is not None:
+    if o["threads"] is not None:
         core.set_threads(int(o["threads"]))
     timings = Timings()
     started = time.perf_counter()
@@ -275,18 +275,17 @@ def _session(reference: Any, variants: Any, corpus: Any, o: dict[str, Any]) -> I
     try:
         paths = [e.handle.path for e in (entries[1:] if base is not None else entries)]
         mplan = plan_memory(paths, mode=settings.mode, n_ctx=settings.n_ctx, n_batch=settings.n_batch,
-                            budget=o.get("memory_budget"))
+                            budget=o["memory_budget"])
         settings = dataclasses.replace(settings, mode=mplan.mode)
         ref, var_entries = entries[0], entries[1:]
-        mark_vocabularies(ref, var_entries, bool(o.get("allow_different_vocab")))
+        mark_vocabularies(ref, var_entries, bool(o["allow_different_vocab"]))
         with timings.timer("prepare_s"):
-            plan = build_plan(settings, ref, var_entries, resolve_corpus(corpus, o.get("language")),
-                              run_dir=o.get("run_dir"), cache_dir=o.get("cache_dir"),
-                              resume=bool(o.get("resume", True)), floor=floor)
+            plan = build_plan(settings, ref, var_entries, resolve_corpus(corpus, o["language"]),
+                              run_dir=o["run_dir"], cache_dir=o["cache_dir"], resume=bool(o["resume"]), floor=floor)
         if base is not None:
             check_against(base, plan.stream.ids, ref.vocab.n_vocab, settings.n_ctx)
             plan.base = base
-        prog = ProgressCounter(o.get("progress"), *progress_totals(plan))
+        prog = ProgressCounter(o["progress"], *progress_totals(plan))
         prog.start()
         yield _Session(plan, timings, prog, mplan.to_dict(), started)
     finally:

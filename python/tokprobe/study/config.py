@@ -147,6 +147,13 @@ class StudyConfig:
                 seen.setdefault(m, None)
         return list(seen)
 
+    def compare_options(self, mode: str, threads: int) -> dict[str, Any]:
+        """The keywords of :func:`tokprobe.compare.compare` that the study's settings decide (the local step and
+        every Ray part pass exactly these, so that their stores are keyed alike)."""
+        s = self.compare
+        return {"n_ctx": s.n_ctx, "scheme": s.scheme, "mode": mode, "max_tokens": s.max_tokens or None,
+                "tokens_per_language": s.tokens_per_language or None, "threads": threads, "seed": self.seed}
+
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 

@@ -308,11 +308,8 @@ def _step_compare(config: StudyConfig, d: Path, corpus: Any, threads: int, progr
         gdir = d / f"group{i}"
         with progress(f"compare: {g.name}", "tok") as update:
             # Names (not paths) so that tables are labelled as in the config; resolve() maps them.
-            res = compare(g.reference, list(g.variants), corpus, n_ctx=config.compare.n_ctx,
-                          scheme=config.compare.scheme, mode=modes[i],
-                          max_tokens=config.compare.max_tokens or None,
-                          tokens_per_language=config.compare.tokens_per_language or None, run_dir=gdir,
-                          threads=threads, progress=update, seed=config.seed)
+            res = compare(g.reference, list(g.variants), corpus, run_dir=gdir, progress=update,
+                          **config.compare_options(modes[i], threads))
         res.save(gdir)
         # Result rows follow the variants' order; keep the config's names for the report to join on.
         io.write_json(gdir / "models.json", {"reference": g.reference, "variants": list(g.variants)})
@@ -379,7 +376,7 @@ def _step_codegen(config: StudyConfig, d: Path, models: list[str], paths: dict[s
         if not chosen:
             return
         if cluster is not None:
-            split.codegen_shards(cluster, inputs or {}, chosen, paths, settings, d)
+            split.codegen_shards(cluster, inputs or {}, chosen, paths, problems, settings, d)
         runs = run_codegen_many({m: paths[m] for m in chosen}, problems, settings, sandbox=box,
                                 load_options={"threads": threads}, run_dir=lambda m: d / slug(m), plot=False,
                                 progress=lambda m: progress(f"codegen: {m}", "problems"), on_result=keep_problems)

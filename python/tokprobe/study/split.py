@@ -35,7 +35,7 @@ from typing import Any
 
 from .. import io
 from ..cache import reference_dir
-from ..codegen import CodegenSettings, Limits, Sandbox, full_data_digest, load_problems, run_codegen_many
+from ..codegen import CodegenSettings, Limits, Problem, Sandbox, full_data_digest, load_problems, run_codegen_many
 from ..coldstart import ColdRow, coldstart, measure_row
 from ..compare import compare_part, join_parts
 from ..compare.memory_plan import plan_memory
@@ -71,9 +71,9 @@ class Cluster:
         return [rec.info for rec in run_units(self.executor, self.run, units, self.log)]
 
 
-def _model_memory(paths: Sequence[str], n_ctx: int) -> int:
-    """Bytes the largest of ``paths`` needs loaded alone at ``n_ctx`` (:mod:`tokprobe.models.memory`)."""
-    return max((estimate_file(p, n_ctx=n_ctx, n_batch=min(512, n_ctx)).total for p in paths), default=0)
+def _model_memory(path: str, n_ctx: int) -> int:
+    """Bytes the model at ``path`` needs loaded alone at ``n_ctx`` (:mod:`tokprobe.models.memory`)."""
+    return estimate_file(path, n_ctx=n_ctx, n_batch=min(512, n_ctx)).total
 
 
 # -- models ----------------------------------------------------------------------------------------------
@@ -104,7 +104,7 @@ def coldstart_groups(c: Cluster, inputs: dict[str, Any], paths: dict[str, str], 
     names = {m: f"coldstart/{i}-{slug(Path(m).stem)}" for i, m in enumerate(models)}
     c.units([Unit(names[m], {**inputs, "model": m},
                   functools.partial(_coldstart_model, paths[m], cs.context, c.threads),
-                  memory=_model_memory([paths[m]], 512), cpus=c.threads)
+                  memory=_model_memory(paths[m], 512), cpus=c.threads)
              for m in models])
     rows = {paths[m]: ColdRow.load(unit_dir(c.run, names[m]) / "row.npz") for m in models}
     out: dict[str, str] = {}
@@ -127,11 +127,9 @@ def compare_modes(config: StudyConfig, paths: dict[str, str]) -> list[Any]:
 
 def _compare_part(config: StudyConfig, group: int, corpus: Corpus, mode: str, part: int, parts: int, threads: int,
                   d: Path) -> dict[str, Any]:
-    g, s = config.groups[group], config.compare
-    return compare_part(g.reference, list(g.variants), corpus, part=part, parts=parts, n_ctx=s.n_ctx,
-                        scheme=s.scheme, mode=mode, max_tokens=s.max_tokens or None,
-                        tokens_per_language=s.tokens_per_language or None, run_dir=d / "run",
-                        cache_dir=d / "reference", threads=threads, seed=config.seed)
+    g = config.groups[group]
+    return compare_part(g.reference, list(g.variants), corpus, part=part, parts=parts, run_dir=d / "run",
+                        cache_dir=d / "reference", **config.compare_options(mode, threads))
 
 
 def compare_parts(c: Cluster, inputs: dict[str, Any], corpus: Corpus, plans: list[Any], d: Path) -> None:
@@ -175,7 +173,7 @@ def complete_groups(c: Cluster, inputs: dict[str, Any], corpus: Corpus, settings
     """Each group's reference as a unit, then its variants as units; each group assembled and saved."""
     groups = c.config.groups
     labels = [unique_labels([label_for(m) for m in g.models]) for g in groups]  # as complete() labels them
-    need = {m: _model_memory([paths[m]], max(1024, settings.context + settings.tokens)) for g in groups
+    need = {m: _model_memory(paths[m], max(1024, settings.context + settings.tokens)) for g in groups
             for m in g.models}
     ref_names = [f"complete/group{i}/0-reference" for i in range(len(groups))]
     c.units([Unit(ref_names[i], {**inputs, "group": i, "model": g.reference},
@@ -212,12 +210,11 @@ def _codegen_shard(model: str, path: str, task_ids: list[str], digest: str, sett
 
 
 def codegen_shards(c: Cluster, inputs: dict[str, Any], models: list[str], paths: dict[str, str],
-                   settings: CodegenSettings, d: Path) -> None:
+                   problems: Sequence[Problem], settings: CodegenSettings, d: Path) -> None:
     """HumanEval for ``models`` in shards of the problems (units), joined into each model's run directory
     ``d/<slug(model)>`` so that the step's own pass there only scores what the shards generated and ran."""
     if not models:
         return
-    problems = load_problems(limit=c.config.codegen.limit or None)
     digest = full_data_digest(problems)
     n = max(1, min(len(problems), math.ceil(c.width / len(models))))  # shards per model: the cluster kept busy
     ids = [p.task_id for p in problems]
@@ -225,7 +222,7 @@ def codegen_shards(c: Cluster, inputs: dict[str, Any], models: list[str], paths:
     names = {(m, k): f"codegen/{slug(label_for(m))}-{stable_hash(m, 8)}/shard{k}" for m in models for k in range(n)}
     c.units([Unit(names[(m, k)], {**inputs, "model": m, "shard": k, "shards": n, "task_ids": shard},
                   functools.partial(_codegen_shard, m, paths[m], shard, digest, settings, c.config.codegen.limit,
-                                    c.threads), memory=_model_memory([paths[m]], 2048), cpus=c.threads)
+                                    c.threads), memory=_model_memory(paths[m], 2048), cpus=c.threads)
              for m in models for k, shard in enumerate(shards)])
     for m in models:
         for name in ("generations.jsonl", "results.jsonl"):
