@@ -82,12 +82,7 @@ def hash_file(path: Path, progress: Callable[[int, int], None] | None = None) ->
 
 
 def _read_sha_cache() -> dict[str, Any]:
-    p = cache_root() / SHA_CACHE_FILE
-    try:
-        data = json.loads(p.read_text(encoding="utf-8"))
-        return data if isinstance(data, dict) else {}
-    except (OSError, ValueError):
-        return {}
+    return io.read_json_object(cache_root() / SHA_CACHE_FILE)
 
 
 def _remember_sha(key: tuple[str, int, int], digest: str) -> None:

@@ -92,6 +92,16 @@ def read_json(path: str | os.PathLike[str]) -> Any:
     return json.loads(Path(path).read_text(encoding="utf-8"))
 
 
+def read_json_object(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The JSON object stored at ``path``; ``{}`` when the file is missing, unreadable or not an object
+    (a small record of the cache's that is rebuilt when lost)."""
+    try:
+        data = read_json(path)
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
 def write_frame(df: pd.DataFrame, path: str | os.PathLike[str], fmt: str | None = None) -> Path:
     """Write a DataFrame as csv / json / parquet (by ``fmt`` or the file suffix), atomically."""
     target = Path(path)

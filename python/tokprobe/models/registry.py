@@ -214,12 +214,7 @@ _NAMES_FILE = "names.json"
 
 def registered_names() -> dict[str, dict[str, Any]]:
     """Names recorded with :func:`register_name` ({name: {path, kind, description}})."""
-    p = cache_root() / _NAMES_FILE
-    try:
-        data = json.loads(p.read_text(encoding="utf-8"))
-        return data if isinstance(data, dict) else {}
-    except (OSError, ValueError):
-        return {}
+    return io.read_json_object(cache_root() / _NAMES_FILE)
 
 
 def register_name(name: str, path: str | os.PathLike[str], *, kind: str = "vocab", description: str = "") -> None:
